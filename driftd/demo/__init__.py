@@ -1,0 +1,1 @@
+"""Demo domain: seeded card transactions with a fraud label and a drifting production stream."""

@@ -1,0 +1,418 @@
+"""Ingestion: prediction and label logs into the store, exactly once.
+
+For every source, :class:`Ingestor` follows the files its globs match (see
+:mod:`monitor.sources`), validates each record (:mod:`monitor.records`) and hands chunks
+of rows, quarantined records and the new checkpoint to the repository, which commits
+them in one transaction. A malformed record never stops ingestion; it is quarantined
+with its reason and position, and every good record around it is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, Literal, Protocol
+
+import orjson
+
+from monitor.records import (
+    FeatureType,
+    Reason,
+    RecordSpec,
+    Rejected,
+    find_non_finite,
+    label_parser,
+    prediction_parser,
+)
+from monitor.sources import (
+    HEAD_BYTES,
+    FileState,
+    Line,
+    discover,
+    head_fingerprint,
+    read_lines,
+    same_head,
+)
+from monitor.windows import TimeWindows
+from storage.ingest import Checkpoint, Chunk, ChunkResult
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["predictions", "labels"]
+Format = Literal["jsonl", "csv", "parquet"]
+EXCERPT_BYTES = 200
+
+
+class Repository(Protocol):
+    def checkpoints(self, model: str, source: str) -> dict[str, Checkpoint]: ...
+
+    def commit(self, chunk: Chunk) -> ChunkResult: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """One log source: which files, in which format, holding which kind of record."""
+
+    name: str
+    kind: Kind
+    paths: tuple[str, ...]
+    format: Format = "jsonl"
+    spec: RecordSpec = field(default_factory=RecordSpec)
+
+
+@dataclass
+class SourceReport:
+    files: int = 0
+    rows: int = 0
+    duplicates: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    bytes: int = 0
+    restarted: int = 0  # truncated files and reused inodes read again from the start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "rows": self.rows,
+            "duplicates": self.duplicates,
+            "quarantined": dict(sorted(self.quarantined.items())),
+            "bytes": self.bytes,
+            "restarted": self.restarted,
+        }
+
+
+@dataclass
+class IngestReport:
+    sources: dict[str, SourceReport] = field(default_factory=dict)
+    windows: Counter[datetime] = field(default_factory=Counter)
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.sources.values())
+
+    @property
+    def quarantined(self) -> int:
+        return sum(sum(s.quarantined.values()) for s in self.sources.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(s.duplicates for s in self.sources.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "sources": {name: s.to_dict() for name, s in self.sources.items()},
+            "windows": {ts.isoformat(): n for ts, n in sorted(self.windows.items())},
+        }
+
+
+Progress = Callable[[str, int], None]  # (source name, bytes or rows advanced)
+
+
+def _excerpt(data: bytes) -> str:
+    return data[:EXCERPT_BYTES].decode("utf-8", errors="backslashreplace")
+
+
+def decode_json_line(data: bytes) -> Any:
+    """The JSON value of one line; raises :class:`Rejected` for bad bytes or syntax."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected(Reason.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}") from None
+    try:
+        # the stdlib parser accepts NaN/Infinity, so they are reported as non-finite values
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise Rejected(Reason.BAD_JSON, str(exc)[:120]) from None
+    where = find_non_finite(value)
+    if where is not None:
+        raise Rejected(Reason.NON_FINITE, f"{where} is not a finite number")
+    return value
+
+
+def _csv_value(text: str, kind: FeatureType | None) -> Any:
+    if text == "":
+        return None
+    if kind is FeatureType.NUMERIC:
+        try:
+            return float(text)
+        except ValueError:
+            return text  # reported as a type error by validation
+    if kind is FeatureType.BOOLEAN:
+        low = text.lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no"):
+            return False
+        return text
+    if kind is FeatureType.CATEGORICAL:
+        return text
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return text
+
+
+class Ingestor:
+    """Reads every source once, from its checkpoints to the end of its complete lines."""
+
+    def __init__(
+        self,
+        *,
+        repository: Repository,
+        model: str,
+        sources: Sequence[Source],
+        windows: TimeWindows,
+        max_line_bytes: int = 1 << 20,
+        chunk_rows: int = 20_000,
+        progress: Progress | None = None,
+    ) -> None:
+        self.repository = repository
+        self.model = model
+        self.sources = tuple(sources)
+        self.windows = windows
+        self.max_line_bytes = max_line_bytes
+        self.chunk_rows = chunk_rows
+        self.progress = progress
+
+    def run(self) -> IngestReport:
+        report = IngestReport()
+        for source in self.sources:
+            report.sources[source.name] = self._ingest_source(source, report)
+        return report
+
+    def pending_bytes(self) -> dict[str, int]:
+        """Bytes (or Parquet row groups) not yet read, per source; for progress bars."""
+        out = {}
+        for source in self.sources:
+            cps = self.repository.checkpoints(self.model, source.name)
+            total = 0
+            for f in discover(source.paths):
+                cp = cps.get(f.key)
+                done = cp.position if cp and source.format != "parquet" else 0
+                total += max(f.size - done, 0)
+            out[source.name] = total
+        return out
+
+    # -- one source ---------------------------------------------------------------------
+
+    def _ingest_source(self, source: Source, report: IngestReport) -> SourceReport:
+        sr = SourceReport()
+        checkpoints = self.repository.checkpoints(self.model, source.name)
+        if source.kind == "predictions":
+            parse = prediction_parser(source.spec, self.windows.start_of)
+        else:
+            parse = label_parser(source.spec)
+        for found in discover(source.paths):
+            try:
+                fh = open(found.path, "rb")  # noqa: SIM115
+            except OSError as exc:
+                logger.warning("source %s: cannot open %s: %s", source.name, found.path, exc)
+                continue
+            with fh:
+                st = os.fstat(fh.fileno())
+                key = f"{st.st_dev}:{st.st_ino}"
+                known = checkpoints.get(key)
+                cp = self._resume_point(source, found, key, st.st_size, known, fh)
+                if cp is None:
+                    continue
+                if known is not None and known.position > 0 and cp.position == 0:
+                    sr.restarted += 1
+                sr.files += 1
+                for chunk in self._chunks(source, fh, found.path, cp, parse):
+                    result = self.repository.commit(chunk)
+                    sr.rows += result.inserted
+                    sr.duplicates += result.duplicates
+                    for q in chunk.quarantined:
+                        sr.quarantined[q["reason"]] += 1
+                    report.windows.update(result.windows)
+                    advanced = chunk.checkpoint.position - cp.position
+                    sr.bytes += advanced
+                    if self.progress:
+                        self.progress(source.name, advanced)
+                    cp = chunk.checkpoint
+        return sr
+
+    def _resume_point(
+        self,
+        source: Source,
+        found: FileState,
+        key: str,
+        size: int,
+        cp: Checkpoint | None,
+        fh: BinaryIO,
+    ) -> Checkpoint | None:
+        """Where to start reading a file, or None when there is nothing new."""
+        fresh = Checkpoint(key, found.path, None, 0, 0)
+        if cp is None:
+            return fresh if size > 0 else None
+        if not same_head(fh.fileno(), cp.head):
+            logger.info("source %s: %s is a new file on a reused inode", source.name, found.path)
+            return fresh
+        if source.format == "parquet":
+            return cp  # row groups are counted while reading
+        if size < cp.position:
+            logger.warning(
+                "source %s: %s was truncated (%d < %d bytes read); reading it again",
+                source.name,
+                found.path,
+                size,
+                cp.position,
+            )
+            return fresh
+        if size == cp.position:
+            return None
+        if cp.path != found.path:
+            logger.info("source %s: %s was renamed to %s", source.name, cp.path, found.path)
+        return Checkpoint(key, found.path, cp.head, cp.position, cp.line)
+
+    def _chunks(
+        self,
+        source: Source,
+        fh: BinaryIO,
+        path: str,
+        cp: Checkpoint,
+        parse: Callable[[Any], dict[str, Any]],
+    ) -> Iterator[Chunk]:
+        if source.format == "parquet":
+            yield from self._parquet_chunks(source, fh, path, cp, parse)
+            return
+        decode: Callable[[Line], Any]
+        if source.format == "csv":
+            header = self._csv_header(fh)
+            if header is None:
+                return
+            decode = self._csv_decoder(header, source.spec)
+        else:
+            decode = lambda line: decode_json_line(line.data)  # noqa: E731
+        fd = fh.fileno()
+        for lc in read_lines(
+            fh,
+            offset=cp.position,
+            line=cp.line,
+            max_line_bytes=self.max_line_bytes,
+            chunk_lines=self.chunk_rows,
+        ):
+            chunk = self._chunk(source, cp, path)
+            for line in lc.lines:
+                if source.format == "csv" and line.number == 1:
+                    continue  # the header
+                if not line.data.strip():
+                    continue
+                if line.too_long:
+                    self._reject(
+                        chunk,
+                        path,
+                        line,
+                        Rejected(Reason.LINE_TOO_LONG, f"line over {self.max_line_bytes} bytes"),
+                    )
+                    continue
+                try:
+                    chunk.rows.append(parse(decode(line)))
+                except Rejected as rej:
+                    self._reject(chunk, path, line, rej)
+            chunk.checkpoint = Checkpoint(
+                cp.file_key, path, head_fingerprint(fd, lc.end_offset), lc.end_offset, lc.end_line
+            )
+            yield chunk
+
+    def _chunk(self, source: Source, cp: Checkpoint, path: str) -> Chunk:
+        return Chunk(
+            model=self.model,
+            source=source.name,
+            kind=source.kind,
+            checkpoint=cp,
+            window_size=self.windows.size,
+        )
+
+    @staticmethod
+    def _reject(chunk: Chunk, path: str, line: Line, rej: Rejected) -> None:
+        chunk.quarantined.append(
+            {
+                "path": path,
+                "line": line.number,
+                "byte_offset": line.offset,
+                "reason": str(rej.reason),
+                "detail": rej.detail,
+                "excerpt": _excerpt(line.data),
+            }
+        )
+
+    def _csv_header(self, fh: BinaryIO) -> list[str] | None:
+        first = os.pread(fh.fileno(), self.max_line_bytes, 0)
+        nl = first.find(b"\n")
+        if nl < 0:
+            return None  # header not complete yet
+        text = first[:nl].rstrip(b"\r").removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+        return next(csv.reader([text]))
+
+    @staticmethod
+    def _csv_decoder(header: list[str], spec: RecordSpec) -> Callable[[Line], Any]:
+        kinds = [spec.schema.get(name) for name in header]
+
+        def decode(line: Line) -> dict[str, Any]:
+            try:
+                text = line.data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise Rejected(Reason.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}") from None
+            values = next(csv.reader([text]))
+            if len(values) != len(header):
+                raise Rejected(
+                    Reason.BAD_CSV_ROW, f"{len(values)} fields, the header has {len(header)}"
+                )
+            return {
+                name: _csv_value(value, kind)
+                for name, value, kind in zip(header, values, kinds, strict=True)
+            }
+
+        return decode
+
+    def _parquet_chunks(
+        self,
+        source: Source,
+        fh: BinaryIO,
+        path: str,
+        cp: Checkpoint,
+        parse: Callable[[Any], dict[str, Any]],
+    ) -> Iterator[Chunk]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(fh)
+        except (pa.ArrowInvalid, OSError) as exc:
+            # most often a file still being written (no footer yet): try again next run
+            logger.warning("source %s: %s is not readable Parquet yet: %s", source.name, path, exc)
+            return
+        fd = fh.fileno()
+        line = cp.line
+        for group in range(cp.position, pf.num_row_groups):
+            chunk = self._chunk(source, cp, path)
+            for record in pf.read_row_group(group).to_pylist():
+                line += 1
+                try:
+                    chunk.rows.append(parse(record))
+                except Rejected as rej:
+                    raw = orjson.dumps(record, default=str)
+                    self._reject(chunk, path, Line(line, -1, raw), rej)
+            chunk.checkpoint = Checkpoint(
+                cp.file_key, path, head_fingerprint(fd, HEAD_BYTES), group + 1, line
+            )
+            yield chunk
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

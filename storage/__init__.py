@@ -1,0 +1,14 @@
+"""Persistence for driftd: tables, transactions and migrations (SQLAlchemy 2).
+
+``storage`` imports none of driftd's other packages. Importing this package is cheap:
+SQLAlchemy is loaded only when :mod:`storage.store` or :mod:`storage.schema` is.
+"""
+
+from storage.errors import (
+    ConfigError,
+    DriftdError,
+    StorageError,
+    TransientStorageError,
+)
+
+__all__ = ["ConfigError", "DriftdError", "StorageError", "TransientStorageError"]

@@ -1,0 +1,305 @@
+"""Table definitions for the whole monitoring loop (SQLAlchemy Core).
+
+The tables are designed for every stage of the loop, not only ingestion:
+
+- ``predictions``, ``labels``: what the model served and what really happened, unique
+  per (model, id); features are stored as a JSON object in text form.
+- ``checkpoints``: how far each source file has been read, committed in the same
+  transaction as the rows it covers (exactly-once ingestion).
+- ``quarantine``: records that could not be ingested, with their reason and position.
+- ``windows``: one row per (model, window start): row counts and the mergeable partial
+  statistics state of the window, plus its finalized results.
+- ``reference_profiles``: the fitted reference profile per model version.
+- ``model_versions``, ``model_aliases``: the model registry (champion, challenger...).
+- ``incidents``, ``alert_outbox``, ``silences``: alert state and the delivery outbox.
+- ``review_items``: the human review queue.
+- ``detections``: concept-drift detector firings.
+- ``job_runs``: one row per scheduled job run, so a restart finds abandoned runs.
+
+Timestamps are timezone-aware UTC (``DateTime(timezone=True)``); SQLite stores them
+naive, :mod:`storage.store` converts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored
+    as naive UTC and given ``tzinfo=UTC`` back when read. Naive input is refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: driftd stores aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+TS = UTCDateTime()
+# SQLite and PostgreSQL both accept BIGINT autoincrement primary keys this way.
+PK = BigInteger().with_variant(Integer(), "sqlite")
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("id", String(200), nullable=False),
+    Column("ts", TS, nullable=False),
+    Column("window_start", TS, nullable=False),
+    Column("model_version", String(100)),
+    Column("variant", String(100)),
+    Column("features", Text, nullable=False),  # JSON object
+    Column("prediction", Text),  # JSON value as served
+    Column("score", Float),
+    Column("probabilities", Text),  # JSON object {class: p} for multiclass
+    UniqueConstraint("model", "id", name="uq_predictions_model_id"),
+)
+Index("ix_predictions_model_window", predictions.c.model, predictions.c.window_start)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("id", String(200), nullable=False),
+    Column("label", Text, nullable=False),  # JSON value
+    Column("ts", TS, nullable=False),
+    UniqueConstraint("model", "id", name="uq_labels_model_id"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("source", String(200), primary_key=True),
+    Column("file_key", String(200), primary_key=True),  # device:inode
+    Column("path", Text, nullable=False),
+    Column("head", String(64)),  # fingerprint of the first bytes (inode reuse)
+    Column("position", BigInteger, nullable=False),  # byte offset, or row group
+    Column("line", BigInteger, nullable=False),  # records/lines consumed so far
+    Column("rows", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("quarantined", BigInteger, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("line", BigInteger),
+    Column("byte_offset", BigInteger),
+    Column("reason", String(50), nullable=False),
+    Column("detail", Text),
+    Column("excerpt", Text),
+    Column("created_at", TS, nullable=False),
+)
+Index("ix_quarantine_model_reason", quarantine.c.model, quarantine.c.reason)
+
+windows = Table(
+    "windows",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("start", TS, primary_key=True),
+    Column("end", TS, nullable=False),
+    Column("predictions", BigInteger, nullable=False),
+    Column("state", Text),  # JSON: mergeable partial aggregates
+    Column("results", Text),  # JSON: finalized statistics
+    Column("updated_at", TS, nullable=False),
+    Column("finalized_at", TS),
+)
+
+reference_profiles = Table(
+    "reference_profiles",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("profile", Text, nullable=False),  # JSON
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("model", "model_version", name="uq_reference_profiles_model_version"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("version", String(100), primary_key=True),
+    Column("status", String(30), nullable=False),  # candidate, champion, archived, rejected
+    Column("uri", Text),
+    Column("framework", String(50)),
+    Column("parent_version", String(100)),
+    Column("metrics", Text),  # JSON
+    Column("params", Text),  # JSON
+    Column("created_at", TS, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("alias", String(50), primary_key=True),  # champion, challenger, previous
+    Column("version", String(100), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("rule", String(100), nullable=False),
+    Column("scope", String(200), nullable=False),
+    Column("state", String(20), nullable=False),  # open, resolved
+    Column("severity", String(20), nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("last_notified_at", TS),
+    Column("resolved_at", TS),
+    Column("clear_streak", Integer, nullable=False, default=0),
+    Column("details", Text),  # JSON
+    Column("channel", String(100)),
+    Column("message_ts", String(50)),  # Slack ts of the first message (thread root)
+)
+Index("ix_incidents_key", incidents.c.model, incidents.c.rule, incidents.c.scope)
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("incident_pk", BigInteger, ForeignKey("incidents.pk")),
+    Column("kind", String(20), nullable=False),  # notify, update, resolve, test
+    Column("payload", Text, nullable=False),  # JSON
+    Column("status", String(20), nullable=False),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("sent_at", TS),
+    Column("delivery_ref", String(100)),
+    Column("last_error", Text),
+)
+Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.next_attempt_at)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200)),
+    Column("rule", String(100)),
+    Column("scope", String(200)),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS, nullable=False),
+    Column("comment", Text),
+    Column("created_by", String(100)),
+)
+
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("prediction_id", String(200), nullable=False),
+    Column("window_start", TS),
+    Column("reason", String(50), nullable=False),
+    Column("priority", Float, nullable=False),
+    Column("state", String(20), nullable=False),  # pending, confirmed, relabelled, discarded
+    Column("label", Text),  # label known when queued (JSON)
+    Column("new_label", Text),  # reviewer's label (JSON)
+    Column("reviewer", String(100)),
+    Column("reviewed_at", TS),
+    Column("created_at", TS, nullable=False),
+    Column("details", Text),  # JSON
+    UniqueConstraint("model", "prediction_id", name="uq_review_items_model_prediction"),
+)
+
+detections = Table(
+    "detections",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("detector", String(50), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("ts", TS, nullable=False),
+    Column("details", Text),  # JSON
+    Column("created_at", TS, nullable=False),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("job", String(100), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("outcome", String(20), nullable=False),  # running, ok, failed, abandoned
+    Column("error", Text),
+    Column("summary", Text),  # JSON
+    Column("host", String(200)),
+    Column("pid", Integer),
+)
+Index("ix_job_runs_job_started", job_runs.c.job, job_runs.c.started_at)
+
+__all__ = [
+    "alert_outbox",
+    "checkpoints",
+    "detections",
+    "incidents",
+    "job_runs",
+    "labels",
+    "metadata",
+    "model_aliases",
+    "model_versions",
+    "predictions",
+    "quarantine",
+    "reference_profiles",
+    "review_items",
+    "silences",
+    "windows",
+]

@@ -1,0 +1,157 @@
+"""The :class:`Store`: one object that owns the engine, transactions and migrations.
+
+It accepts a URL or an existing engine and disposes only an engine it created; the
+constructor does no I/O (the engine is created on first use). Third-party errors are
+translated here: connection-level failures become :class:`TransientStorageError`,
+everything else :class:`StorageError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
+
+from storage.errors import StorageError, TransientStorageError
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL: readers do not block the writer; NORMAL is crash-safe for the process.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts stay in memory
+    cursor.close()
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, for logs and messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown without its credentials
+        return url.split("@")[-1]
+
+
+def translate(exc: sa_exc.SQLAlchemyError, what: str) -> StorageError:
+    """A driftd error for a SQLAlchemy error, transient when retrying may help."""
+    transient = isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    transient = transient or isinstance(exc, sa_exc.OperationalError | sa_exc.TimeoutError)
+    cls = TransientStorageError if transient else StorageError
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return cls(f"{what} failed: {detail}")
+
+
+class Store:
+    """A driftd database: SQLite (embedded default) or PostgreSQL.
+
+    ``Store("sqlite:///driftd.db")`` or ``Store(engine)``. Call :meth:`migrate` once at
+    start-up; use :meth:`transaction` for a unit of work.
+    """
+
+    def __init__(self, url_or_engine: str | Engine, *, echo: bool = False) -> None:
+        if isinstance(url_or_engine, Engine):
+            self._engine: Engine | None = url_or_engine
+            self._owns_engine = False
+            self.url = url_or_engine.url.render_as_string(hide_password=False)
+        else:
+            self._engine = None
+            self._owns_engine = True
+            self.url = url_or_engine
+        self._echo = echo
+
+    def __repr__(self) -> str:
+        return f"Store({redact_url(self.url)!r})"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            try:
+                self._engine = self._create_engine()
+            except (sa_exc.SQLAlchemyError, ImportError) as exc:
+                raise StorageError(f"cannot open database {redact_url(self.url)}: {exc}") from exc
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _create_engine(self) -> Engine:
+        url = self.url
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=self._echo, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+
+    def dispose(self) -> None:
+        """Close pooled connections of an engine this store created."""
+        if self._engine is not None and self._owns_engine:
+            self._engine.dispose()
+            self._engine = None
+
+    @contextmanager
+    def transaction(self, what: str = "database transaction") -> Iterator[Connection]:
+        """A connection inside one transaction: committed on success, else rolled back."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate(exc, what) from exc
+
+    @contextmanager
+    def connect(self, what: str = "database read") -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate(exc, what) from exc
+
+    def ping(self) -> None:
+        """Raise :class:`StorageError` unless the database answers."""
+        with self.connect("ping") as conn:
+            conn.execute(text("SELECT 1"))
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with Alembic (idempotent)."""
+        from alembic import command
+
+        cfg = alembic_config(self)
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate(exc, "schema migration") from exc
+
+    def current_revision(self) -> str | None:
+        from alembic.migration import MigrationContext
+
+        with self.connect("schema revision") as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+
+def alembic_config(store: Store) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
+    return cfg
