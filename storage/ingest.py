@@ -251,8 +251,9 @@ def _sqlite_insert_new(
     if result.rowcount == len(rows):
         return rows
     inserted = set(
-        conn.execute(select(table.c.id).where(table.c.pk > before, table.c.model == model))
-        .scalars()
+        conn.execute(
+            select(table.c.id).where(table.c.pk > before, table.c.model == model)
+        ).scalars()
     )
     return [r for r in rows if r["id"] in inserted]
 

@@ -1,0 +1,192 @@
+"""The ``driftd`` command line: parse, load config, set up logging, wire, run.
+
+Exit codes: 0 success (healthy), 1 unhealthy or failed, 2 invalid configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from driftd.logs import setup_logging
+from storage.errors import ConfigError, DriftdError
+
+logger = logging.getLogger("driftd")
+
+app = typer.Typer(
+    name="driftd",
+    help="ML monitoring daemon: ingest prediction logs and labels, watch drift, act.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="The driftd YAML file.", show_default=True)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
+LogOpt = Annotated[
+    str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.", show_default=True)
+]
+
+
+def _dump(obj: Any) -> str:
+    return orjson.dumps(
+        obj, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
+@contextmanager
+def _errors() -> Any:
+    """DriftdErrors become a one-line message and an exit code, not a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        typer.echo(f"driftd: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except DriftdError as exc:
+        typer.echo(f"driftd: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _app(config: Path, log_level: str) -> Any:
+    from driftd.app import App
+    from driftd.config import load
+
+    setup_logging(log_level.upper())
+    return App(load(config))
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write driftd.yaml.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example driftd.yaml."""
+    target = directory / "driftd.yaml"
+    if target.exists() and not force:
+        typer.echo(f"driftd: {target} exists (use --force to overwrite)", err=True)
+        raise typer.Exit(1)
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(resources.files("driftd").joinpath("templates/driftd.yaml").read_text())
+    typer.echo(f"wrote {target}")
+
+
+@app.command()
+def run(config: ConfigOpt = Path("driftd.yaml"), log_level: LogOpt = "INFO") -> None:
+    """Run the daemon: scheduled jobs until SIGTERM/SIGINT (twice to force)."""
+    with _errors():
+        application = _app(config, log_level)
+        with application:
+            application.daemon().run()
+
+
+@app.command()
+def once(
+    config: ConfigOpt = Path("driftd.yaml"), json: JsonOpt = False, log_level: LogOpt = "INFO"
+) -> None:
+    """Run every job once, now, and exit (1 if a job failed)."""
+    with _errors():
+        application = _app(config, log_level)
+        with application:
+            results = application.daemon().run_once()
+        if json:
+            typer.echo(
+                _dump({name: {"outcome": o, "summary": s} for name, (o, s) in results.items()})
+            )
+        else:
+            for name, (outcome, _summary) in results.items():
+                typer.echo(f"{name}: {outcome}")
+        if any(outcome != "ok" for outcome, _ in results.values()):
+            raise typer.Exit(1)
+
+
+@app.command()
+def ingest(
+    config: ConfigOpt = Path("driftd.yaml"), json: JsonOpt = False, log_level: LogOpt = "INFO"
+) -> None:
+    """Ingest what is new in every source now (recorded as an ingest job run)."""
+    from driftd.progress import ingest_progress
+
+    with _errors():
+        application = _app(config, log_level)
+        with application, ingest_progress(application, enabled=not json) as progress:
+            report = application.ingest_now(progress)
+        if json:
+            typer.echo(_dump(report.to_dict()))
+        else:
+            typer.echo(
+                f"ingested {report.rows} rows, {report.duplicates} duplicates, "
+                f"{report.quarantined} quarantined"
+            )
+            for name, s in report.sources.items():
+                reasons = ", ".join(f"{r} {n}" for r, n in sorted(s.quarantined.items()))
+                typer.echo(
+                    f"  {name}: {s.rows} rows from {s.files} file(s)"
+                    + (f"; quarantined: {reasons}" if reasons else "")
+                )
+
+
+@app.command()
+def status(
+    config: ConfigOpt = Path("driftd.yaml"), json: JsonOpt = False, log_level: LogOpt = "WARNING"
+) -> None:
+    """What has been ingested: rows, duplicates, quarantine by reason, windows, jobs."""
+    from driftd.progress import print_status
+
+    with _errors():
+        application = _app(config, log_level)
+        with application:
+            summary = application.status()
+        if json:
+            typer.echo(_dump(summary))
+        else:
+            print_status(summary)
+
+
+@app.command()
+def check(config: ConfigOpt = Path("driftd.yaml"), log_level: LogOpt = "WARNING") -> None:
+    """Health check: exit 0 when healthy, 1 otherwise (printing why)."""
+    with _errors():
+        application = _app(config, log_level)
+        try:
+            problems = application.health()
+        finally:
+            application.close()
+    if problems:
+        for problem in problems:
+            typer.echo(f"unhealthy: {problem}")
+        raise typer.Exit(1)
+    typer.echo("healthy")
+
+
+@app.command()
+def demo(
+    workspace: Annotated[Path, typer.Option(help="Where the demo writes its files.")] = Path(
+        "demo-workspace"
+    ),
+    days: Annotated[int, typer.Option(min=1, max=60, help="Simulated days to replay.")] = 6,
+    rows_per_hour: Annotated[int, typer.Option(min=10, max=100_000)] = 400,
+    seed: Annotated[int, typer.Option()] = 0,
+    log_level: LogOpt = "WARNING",
+) -> None:
+    """Replay the bundled card-fraud demo in accelerated time and narrate what driftd does."""
+    from driftd.demo.run import run_demo
+
+    setup_logging(log_level.upper())
+    with _errors():
+        run_demo(workspace, days=days, rows_per_hour=rows_per_hour, seed=seed, out=typer.echo)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,241 @@
+"""driftd's configuration: one YAML file parsed into one immutable, typed tree.
+
+:func:`load` is the only place that reads the file and the environment. Relative paths
+in the file are resolved against the file's own directory. An invalid file is refused
+with a :class:`~storage.errors.ConfigError` whose message names each bad key and value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.records import FeatureType, Fields
+from monitor.windows import parse_duration
+from storage.errors import ConfigError
+
+Task = Literal["binary", "multiclass", "regression"]
+Format = Literal["jsonl", "csv", "parquet"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldNames(Section):
+    """Where each contract field is found in a record (defaults follow the contract)."""
+
+    id: str = "id"
+    ts: str = "ts"
+    features: str = "features"
+    prediction: str = "prediction"
+    score: str = "score"
+    probabilities: str = "probabilities"
+    model_version: str = "model_version"
+    variant: str = "variant"
+    label: str = "label"
+
+
+class ModelConfig(Section):
+    name: str = Field(min_length=1, max_length=200)
+    task: Task = "binary"
+    fields: FieldNames = FieldNames()
+    threshold: float = Field(0.5, ge=0, le=1, description="serving decision threshold")
+
+
+class ReferenceConfig(Section):
+    path: Path
+    target: str | None = None
+
+
+class SourceConfig(Section):
+    paths: list[str] = Field(min_length=1)
+    format: Format = "jsonl"
+    name: str | None = None
+    columns: FieldNames | None = None  # column mapping for this source (CSV, Parquet)
+
+
+class SourcesConfig(Section):
+    predictions: list[SourceConfig] = Field(min_length=1)
+    labels: list[SourceConfig] = []
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration such as 15m, 1h or 1d, got {value!r}")
+    return parse_duration(value)
+
+
+class WindowsConfig(Section):
+    size: timedelta = timedelta(hours=1)
+
+    _parse = field_validator("size", mode="before")(lambda cls, v: _duration(v))
+
+    @field_validator("size")
+    @classmethod
+    def _whole_seconds(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0) or v % timedelta(seconds=1):
+            raise ValueError("must be a positive whole number of seconds")
+        return v
+
+
+class StorageConfig(Section):
+    url: str | None = None  # default: sqlite:///<workspace>/driftd.db
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("sqlite:", "postgresql:", "postgresql+")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return v
+
+
+class IngestConfig(Section):
+    max_line_bytes: int = Field(1 << 20, ge=1024)
+    chunk_rows: int = Field(20_000, ge=1, le=1_000_000)
+
+
+class JobSchedule(Section):
+    interval: timedelta | None = None
+    cron: str | None = None
+
+    _parse = field_validator("interval", mode="before")(
+        lambda cls, v: None if v is None else _duration(v)
+    )
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> JobSchedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'interval' or 'cron'")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron)
+            except ValueError as exc:
+                raise ValueError(f"cron {self.cron!r}: {exc}") from None
+        return self
+
+
+class ScheduleConfig(Section):
+    ingest: JobSchedule = JobSchedule(interval=timedelta(minutes=5))
+    misfire_grace: timedelta = timedelta(minutes=30)
+
+    _parse = field_validator("misfire_grace", mode="before")(lambda cls, v: _duration(v))
+
+
+class HealthConfig(Section):
+    max_ingest_age: timedelta = timedelta(minutes=30)
+    max_job_runtime: timedelta = timedelta(hours=1)
+
+    _parse = field_validator("max_ingest_age", "max_job_runtime", mode="before")(
+        lambda cls, v: _duration(v)
+    )
+
+
+class Config(Section):
+    """The whole configuration; see ``driftd init`` for a commented example."""
+
+    model: ModelConfig
+    sources: SourcesConfig
+    reference: ReferenceConfig | None = None
+    schema_: dict[str, FeatureType] = Field(default_factory=dict, alias="schema")
+    windows: WindowsConfig = WindowsConfig()
+    storage: StorageConfig = StorageConfig()
+    workspace: Path = Path(".")
+    ingest: IngestConfig = IngestConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    health: HealthConfig = HealthConfig()
+    config_path: Path | None = Field(None, exclude=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url or f"sqlite:///{self.workspace / 'driftd.db'}"
+
+    def fields_for(self, source: SourceConfig) -> Fields:
+        names = source.columns or self.model.fields
+        return Fields(**names.model_dump())
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join("schema" if p == "schema_" else str(p) for p in loc) or "(top level)"
+
+
+def format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = _location(err["loc"])
+        value = err.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def parse(data: Mapping[str, Any], *, base: Path, path: Path | None = None) -> Config:
+    """A :class:`Config` from already-parsed YAML; relative paths resolve against ``base``."""
+    try:
+        config = Config.model_validate(dict(data))
+    except ValidationError as exc:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}invalid configuration\n{format_errors(exc)}") from None
+    workspace = (base / config.workspace).resolve()
+    reference = config.reference
+    if reference is not None:
+        reference = reference.model_copy(update={"path": (base / reference.path).resolve()})
+    sources = config.sources.model_copy(
+        update={
+            kind: [
+                s.model_copy(update={"paths": [str(base / os.path.expanduser(p)) for p in s.paths]})
+                for s in getattr(config.sources, kind)
+            ]
+            for kind in ("predictions", "labels")
+        }
+    )
+    storage = config.storage
+    if storage.url and storage.url.startswith("sqlite:///") and storage.url != "sqlite:///:memory:":
+        db = Path(storage.url.removeprefix("sqlite:///"))
+        if not db.is_absolute():
+            storage = storage.model_copy(update={"url": f"sqlite:///{(base / db).resolve()}"})
+    return config.model_copy(
+        update={
+            "workspace": workspace,
+            "reference": reference,
+            "sources": sources,
+            "storage": storage,
+            "config_path": path,
+        }
+    )
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a driftd YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return parse(data, base=path.resolve().parent, path=path)

@@ -1,0 +1,178 @@
+"""``driftd demo``: the card-fraud demo replayed in accelerated time, narrated.
+
+The demo writes a workspace (reference table, baseline model, config, log files), then
+replays production hour by hour: predictions and a few malformed lines go to daily
+prediction logs, labels arrive hours later in daily label logs. Every ``tick_hours``
+simulated hours it runs the daemon's jobs once, exactly as the scheduler would, and
+says what driftd did. The stream drifts at a known hour (see :mod:`driftd.demo.data`).
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from driftd.app import App
+from driftd.config import load
+from driftd.demo import data
+from storage.errors import DriftdError
+
+MARKER = ".driftd-demo"
+START = datetime(2026, 11, 2, tzinfo=UTC)
+
+CONFIG = """\
+# Written by `driftd demo`. The same file works with `driftd run -c {path}`.
+model:
+  name: card-fraud
+  task: binary
+  threshold: 0.5
+reference:
+  path: reference.csv
+  target: {target}
+sources:
+  predictions:
+    - paths: ["logs/predictions-*.jsonl"]
+  labels:
+    - paths: ["logs/labels-*.jsonl"]
+windows:
+  size: {window}
+schedule:
+  ingest: {{interval: 1m}}
+"""
+
+
+def prepare_workspace(workspace: Path) -> None:
+    """An empty workspace; an earlier demo's is replaced, anything else is refused."""
+    if workspace.exists() and any(workspace.iterdir()):
+        if not (workspace / MARKER).exists():
+            raise DriftdError(
+                f"{workspace} exists and was not made by `driftd demo`; choose another --workspace"
+            )
+        shutil.rmtree(workspace)
+    (workspace / "logs").mkdir(parents=True)
+    (workspace / MARKER).write_text("made by driftd demo; safe to delete\n")
+
+
+def run_demo(
+    workspace: Path,
+    *,
+    days: int = 6,
+    rows_per_hour: int = 400,
+    seed: int = 0,
+    tick_hours: int = 6,
+    drift_at_hour: int | None = None,
+    out: Callable[[str], None] = print,  # noqa: T202 - the CLI passes typer.echo
+) -> dict[str, object]:
+    """Replay ``days`` of production and narrate; returns the final status."""
+    hours = days * 24
+    drift_at = drift_at_hour if drift_at_hour is not None else hours // 2
+    workspace = workspace.resolve()
+    prepare_workspace(workspace)
+
+    out(f"driftd demo: card-fraud model, {days} simulated days, workspace {workspace}")
+    reference = data.make_reference(20_000, seed=seed)
+    reference.to_csv(workspace / "reference.csv", index=False)
+    model = data.train_baseline(reference, seed=seed)
+    (workspace / "models").mkdir()
+    with open(workspace / "models" / "1.pkl", "wb") as fh:
+        pickle.dump(model, fh)
+    out(
+        f"  reference: {len(reference)} transactions, {reference[data.TARGET].mean():.1%} fraud;"
+        " baseline model v1 trained"
+    )
+    config_path = workspace / "driftd.yaml"
+    config_path.write_text(
+        CONFIG.format(path=config_path, target=data.TARGET, window=f"{tick_hours}h")
+    )
+    out(f"  config: {config_path}")
+    out(
+        f"  production drifts at hour {drift_at} ({START + timedelta(hours=drift_at):%a %d %b %H:%M}"
+        f" UTC): {', '.join(data.DRIFTED_FEATURES)} shift, and fraud changes pattern"
+    )
+    out("")
+
+    stream = data.ProductionStream(
+        model=model, start=START, rows_per_hour=rows_per_hour, drift_at_hour=drift_at, seed=seed
+    )
+    app = App(load(config_path)).open()
+    try:
+        daemon = app.daemon()
+        late_hour, late_by = 10, 9  # a client buffers part of one hour and sends it late
+        held_back: list[dict[str, object]] = []
+        for h in range(hours):
+            batch = stream.hour(h)
+            day = f"{START + timedelta(hours=h):%Y%m%d}"  # one file per day: rotation
+            lines: list[dict[str, object] | bytes] = list(batch.predictions)
+            if h == late_hour:
+                held_back = batch.predictions[-rows_per_hour // 10 :]
+                lines = lines[: -len(held_back)]
+            elif h == late_hour + late_by:
+                lines += held_back  # late: they update the window they belong to
+                lines += batch.predictions[: rows_per_hour // 20]  # a retry: duplicates
+            # malformed lines interleaved with good ones, as a buggy client would write them
+            for i, bad in enumerate(batch.malformed):
+                lines.insert((i + 1) * len(lines) // (len(batch.malformed) + 1), bad)
+            data.write_jsonl(workspace / "logs" / f"predictions-{day}.jsonl", lines)
+            data.write_jsonl(workspace / "logs" / f"labels-{day}.jsonl", batch.labels)
+            if (h + 1) % tick_hours == 0:
+                results = daemon.run_once()
+                _narrate(out, START + timedelta(hours=h + 1), results, drift=h + 1 == drift_at)
+        status = app.status()
+        _summary(out, app, status)
+        return status
+    finally:
+        app.close()
+
+
+def _narrate(
+    out: Callable[[str], None],
+    now: datetime,
+    results: dict[str, tuple[str, object]],
+    *,
+    drift: bool,
+) -> None:
+    outcome, summary = results["ingest"]
+    if outcome != "ok" or not isinstance(summary, dict):
+        out(f"{now:%a %H:%M}  ingest {outcome}")
+        return
+    sources = summary["sources"]
+    preds, labels = sources.get("predictions", {}), sources.get("labels", {})
+    quarantined: Counter[str] = Counter()
+    for s in sources.values():
+        quarantined.update(s["quarantined"])
+    bad = ", ".join(f"{n} {r}" for r, n in sorted(quarantined.items()))
+    windows = ", ".join(f"{ts[11:16]}+{n}" for ts, n in summary["windows"].items())
+    dups = preds.get("duplicates", 0)
+    out(
+        f"{now:%a %H:%M}  ingested {preds.get('rows', 0):>5} predictions "
+        f"({windows or 'no windows'}), {labels.get('rows', 0):>5} late labels"
+        + (f", {dups} duplicates skipped" if dups else "")
+        + (f"; quarantined {bad}" if bad else "")
+    )
+    if drift:
+        out("           ^ production starts drifting after this tick (ground truth)")
+
+
+def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) -> None:
+    counts = status["counts"]
+    assert isinstance(counts, dict)
+    out("")
+    out(
+        f"stored {counts['predictions']} predictions and {counts['labels']} labels, "
+        f"quarantined {counts['quarantined']} malformed records (`driftd status` lists them)"
+    )
+    windows = status["windows"]
+    assert isinstance(windows, list)
+    if windows:
+        last = windows[-1]
+        out(
+            f"{len(windows)} windows; the latest ({last['start']:%a %H:%M}) has "
+            f"{last['predictions']} predictions, {last['label_coverage']:.0%} labelled so far"
+        )
+    problems = app.health()
+    out("health: " + ("ok" if not problems else "; ".join(problems)))
+    out(f"next: driftd status -c {app.config.config_path}")

@@ -1,0 +1,87 @@
+"""Terminal output for long commands: a rich progress bar on a terminal, plain logs otherwise."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from monitor.ingest import Progress
+
+
+@contextmanager
+def ingest_progress(app: Any, *, enabled: bool = True) -> Iterator[Progress | None]:
+    """A progress callback drawing one bar per source, or None when not on a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.progress import (
+        Progress as RichProgress,
+    )
+
+    pending = app.ingestor().pending_bytes()
+    with RichProgress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as bar:
+        tasks = {name: bar.add_task(name, total=total) for name, total in pending.items()}
+
+        def advance(source: str, amount: int) -> None:
+            if source in tasks:
+                bar.advance(tasks[source], amount)
+
+        yield advance
+
+
+def print_status(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    counts = summary["counts"]
+    console.print(
+        f"[bold]{summary['model']}[/] in {summary['database']}: "
+        f"{counts['predictions']} predictions, {counts['labels']} labels, "
+        f"{counts['quarantined']} quarantined"
+    )
+    sources = Table("source", "files", "rows", "duplicates", "quarantined", "last ingest")
+    for name, s in summary["ingestion"].items():
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(s.get("quarantined", {}).items()))
+        sources.add_row(
+            name,
+            str(s.get("files", 0)),
+            str(s.get("rows", 0)),
+            str(s.get("duplicates", 0)),
+            reasons or "0",
+            str(s.get("last_ingest_at") or "-"),
+        )
+    console.print(sources)
+    windows = Table("window start", "predictions", "labelled", "coverage")
+    for w in summary["windows"][-24:]:
+        windows.add_row(
+            str(w["start"]),
+            str(w["predictions"]),
+            str(w["labelled"]),
+            f"{w['label_coverage']:.0%}",
+        )
+    console.print(windows)
+    for job, run in summary["jobs"].items():
+        if run:
+            console.print(
+                f"job {job}: last run {run['run']} {run['outcome']} at {run['started_at']}"
+            )
+        else:
+            console.print(f"job {job}: never run")
