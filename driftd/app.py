@@ -159,8 +159,14 @@ class App:
         now = now or datetime.now(UTC)
         try:
             self.store.ping()
+            revision = self.store.current_revision()
         except DriftdError as exc:
             return [f"database {redact_url(self.store.url)} does not answer: {exc}"]
+        if revision != self.store.head_revision():
+            return [
+                f"database schema is at revision {revision or 'none'}, not "
+                f"{self.store.head_revision()}: start driftd (run, once or ingest) to migrate it"
+            ]
         problems = []
         max_age = self.config.health.max_ingest_age
         last_ok = self.runs.last("ingest", outcome="ok")

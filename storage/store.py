@@ -141,6 +141,12 @@ class Store:
         except sa_exc.SQLAlchemyError as exc:
             raise translate(exc, "schema migration") from exc
 
+    def head_revision(self) -> str | None:
+        """The newest migration this version of driftd ships."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(alembic_config(self)).get_current_head()
+
     def current_revision(self) -> str | None:
         from alembic.migration import MigrationContext
 
