@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## replay the bundled demo on SQLite and narrate
 	$(BIN)/driftd demo
 
-test: $(STAMP)  ## the whole suite (PostgreSQL on 127.0.0.1:5432 when it answers)
+test: $(STAMP)  ## lint, types, then the whole suite (PostgreSQL on 127.0.0.1:5432)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -73,7 +73,9 @@ class RunLog:
                     pid=os.getpid(),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def finish(
         self,

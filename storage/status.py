@@ -76,7 +76,7 @@ class StatusQueries:
             if not rows:
                 return []
             oldest = rows[-1].start
-            labelled = dict(
+            labelled: dict[datetime, int] = dict(
                 conn.execute(
                     select(p.c.window_start, func.count())
                     .select_from(p.join(lab, (lab.c.model == p.c.model) & (lab.c.id == p.c.id)))

@@ -36,13 +36,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced, for logs and messages."""
+    """The URL with its password replaced, for logs and messages.
+
+    Both places a password can hide are covered: the userinfo part and libpq's
+    ``?password=`` query parameter.
+    """
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if "password" in parsed.query:
+            parsed = parsed.update_query_dict({"password": "***"})
+        return parsed.render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a malformed URL is shown without its credentials
-        return url.split("@")[-1]
+        return url.split("@")[-1].split("?")[0]
 
 
 def translate(exc: sa_exc.SQLAlchemyError, what: str) -> StorageError:
@@ -80,7 +87,7 @@ class Store:
         if self._engine is None:
             try:
                 self._engine = self._create_engine()
-            except (sa_exc.SQLAlchemyError, ImportError) as exc:
+            except (sa_exc.SQLAlchemyError, ImportError, ValueError) as exc:
                 raise StorageError(f"cannot open database {redact_url(self.url)}: {exc}") from exc
         return self._engine
 

@@ -26,7 +26,9 @@ def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: P
     malformed = sum(len(b.malformed) for b in batches)
 
     assert status["counts"] == {
-        "predictions": predictions, "labels": labels, "quarantined": malformed
+        "predictions": predictions,
+        "labels": labels,
+        "quarantined": malformed,
     }
     ingestion = status["ingestion"]
     assert ingestion["predictions"]["duplicates"] == 60 // 20  # the demo's retried records

@@ -37,8 +37,10 @@ def workspace(tmp_path: Path, db_url: str) -> Path:
     lines.insert(5, "{not json")
     lines.insert(9, json.dumps({**prediction(99), "ts": "yesterday"}))
     (tmp_path / "logs" / "predictions.jsonl").write_text("\n".join(lines) + "\n")
-    labels = [json.dumps({"id": f"p{i}", "label": i % 2, "ts": "2026-11-28T12:00:00Z"})
-              for i in range(0, 30, 2)]
+    labels = [
+        json.dumps({"id": f"p{i}", "label": i % 2, "ts": "2026-11-28T12:00:00Z"})
+        for i in range(0, 30, 2)
+    ]
     (tmp_path / "logs" / "labels.jsonl").write_text("\n".join(labels) + "\n")
     config = {
         "model": {"name": "m"},

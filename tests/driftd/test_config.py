@@ -60,14 +60,14 @@ def test_full_example_from_init_parses(tmp_path: Path) -> None:
         ({"schedule": {"ingest": {}}}, "schedule.ingest: give exactly one of"),
         ({"ingest": {"chunk_rows": 0}}, "ingest.chunk_rows: Input should be greater than"),
         ({"sources": {"predictions": []}}, "sources.predictions: List should have at least 1"),
-        ({"sources": {"predictions": [{"paths": ["a"], "format": "xml"}]}},
-         "sources.predictions.0.format: Input should be 'jsonl', 'csv' or 'parquet' (got 'xml')"),
+        (
+            {"sources": {"predictions": [{"paths": ["a"], "format": "xml"}]}},
+            "sources.predictions.0.format: Input should be 'jsonl', 'csv' or 'parquet' (got 'xml')",
+        ),
         ({"modle": {"name": "typo"}}, "modle: Extra inputs are not permitted"),
     ],
 )
-def test_bad_config_is_refused_naming_the_key(
-    tmp_path: Path, change: dict, expected: str
-) -> None:
+def test_bad_config_is_refused_naming_the_key(tmp_path: Path, change: dict, expected: str) -> None:
     path = write(tmp_path, {**MINIMAL, **change})
     with pytest.raises(ConfigError) as info:
         load(path)

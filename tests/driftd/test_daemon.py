@@ -136,7 +136,9 @@ def test_a_run_missed_while_down_happens_once_at_restart(sqlite_url: str, tmp_pa
     store = Store(sqlite_url)
     try:
         with store.transaction() as conn:
-            stored = dict(conn.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).all())
+            stored = dict(
+                conn.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).all()
+            )
             assert set(stored) == {"gate", "boom"}
             next_year = datetime(datetime.now(UTC).year + 1, 1, 1, tzinfo=UTC).timestamp()
             assert stored["gate"] == pytest.approx(next_year)
@@ -144,8 +146,9 @@ def test_a_run_missed_while_down_happens_once_at_restart(sqlite_url: str, tmp_pa
             # the due time both in a column and in the pickled job state)
             missed = datetime.now(UTC) - timedelta(minutes=10)
             state = pickle.loads(
-                conn.execute(text("SELECT job_state FROM apscheduler_jobs WHERE id = 'gate'"))
-                .scalar_one()
+                conn.execute(
+                    text("SELECT job_state FROM apscheduler_jobs WHERE id = 'gate'")
+                ).scalar_one()
             )
             state["next_run_time"] = missed
             conn.execute(
@@ -168,5 +171,3 @@ def test_a_run_missed_while_down_happens_once_at_restart(sqlite_url: str, tmp_pa
         proc.kill()
     assert not (tmp_path / "started-2").exists()
     assert outcomes(sqlite_url, "boom") == []
-
-

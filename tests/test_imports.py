@@ -1,0 +1,128 @@
+"""Dependency direction (DESIGN.md): driftd -> retrain, alerts -> monitor -> storage.
+
+Two checks: importing the light packages in a fresh interpreter loads no heavy
+dependency (click's ``tests/test_imports.py`` does this for click), and no module
+imports a package above its own layer (read from the source with :mod:`ast`).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HEAVY = ["tensorflow", "sqlalchemy", "slack_sdk", "apscheduler", "pyspark"]
+
+# package -> the driftd packages it must not import
+FORBIDDEN = {
+    "storage": {"monitor", "alerts", "retrain", "driftd"},
+    "monitor": {"alerts", "retrain", "driftd"},
+    "alerts": {"driftd"},
+    "retrain": {"driftd"},
+}
+
+
+def loaded_after(statement: str) -> set[str]:
+    """Top-level names of the modules loaded by ``statement`` in a fresh interpreter."""
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        f"{statement}\n"
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_monitor_loads_no_heavy_dependency() -> None:
+    loaded = loaded_after("import monitor, monitor.records, monitor.windows, monitor.sources")
+    assert "monitor" in loaded
+    assert loaded.isdisjoint(HEAVY), sorted(loaded.intersection(HEAVY))
+
+
+def test_storage_package_loads_no_sqlalchemy() -> None:
+    loaded = loaded_after("import storage, storage.errors")
+    assert "storage" in loaded
+    assert "sqlalchemy" not in loaded
+    assert loaded.isdisjoint(HEAVY), sorted(loaded.intersection(HEAVY))
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, module: str, *, is_package: bool = False) -> Iterator[str]:
+    """Absolute names of the modules that ``source`` (the code of ``module``) imports.
+
+    Relative imports are resolved against ``module``; ``importlib.import_module("x")``
+    and ``__import__("x")`` with a literal name count as imports too.
+    """
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            yield name
+            yield from (f"{name}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            arg = node.args[0]
+            if called in {"import_module", "__import__"} and isinstance(arg, ast.Constant):
+                if isinstance(arg.value, str):
+                    yield arg.value
+
+
+def violations(package: str) -> list[str]:
+    found = []
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"no Python files under {package}/"
+    for path in files:
+        module = _module_name(path)
+        source = path.read_text(encoding="utf-8")
+        is_package = path.name == "__init__.py"
+        for name in set(imported_modules(source, module, is_package=is_package)):
+            top = name.split(".")[0]
+            if top in FORBIDDEN[package]:
+                found.append(f"{path.relative_to(ROOT)} imports {name}")
+    return sorted(found)
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_dependencies_point_one_way(package: str) -> None:
+    assert violations(package) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "expected"),
+    [
+        ("import driftd.cli", "storage.x", {"driftd.cli"}),
+        ("from monitor import records", "storage.x", {"monitor", "monitor.records"}),
+        ("from . import schema", "storage.x", {"storage", "storage.schema"}),
+        ("from ..monitor import ingest", "storage.x", {"monitor", "monitor.ingest"}),
+        ("import importlib\nimportlib.import_module('alerts.slack')", "monitor.x",
+         {"importlib", "alerts.slack"}),
+        ("def f():\n    from driftd import config\n", "retrain.x", {"driftd", "driftd.config"}),
+    ],
+)  # fmt: skip
+def test_the_import_reader(source: str, module: str, expected: set[str]) -> None:
+    assert set(imported_modules(source, module)) == expected
