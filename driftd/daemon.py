@@ -131,6 +131,10 @@ class Daemon:
         else:
             for name, trigger in self.triggers.items():
                 self._add(scheduler, name, trigger, replace=True)
+        from apscheduler.events import EVENT_SCHEDULER_STARTED
+
+        # a signal may arrive while start() is still starting the scheduler
+        scheduler.add_listener(lambda _event: self._shutdown_if_started(), EVENT_SCHEDULER_STARTED)
         self._scheduler = scheduler
         _current = self
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -189,7 +193,14 @@ class Daemon:
             return
         self.state = State.STOPPING
         logger.info("stopping: waiting for the running job to finish (signal again to force)")
+        self._shutdown_if_started()
+
+    def _shutdown_if_started(self) -> None:
         scheduler = self._scheduler
+        if self.state is not State.STOPPING or self._stopper is not None:
+            return
+        if scheduler is None or not scheduler.running:
+            return  # the scheduler's start event will call this again
         # shutdown(wait=True) blocks until the running job is done: not in a signal handler
         self._stopper = threading.Thread(target=scheduler.shutdown, name="driftd-stop", daemon=True)
         self._stopper.start()
