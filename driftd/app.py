@@ -19,6 +19,7 @@ from monitor.windows import TimeWindows
 from storage.errors import ConfigError, DriftdError
 from storage.ingest import IngestRepository
 from storage.runs import FAILED, OK, RunLog
+from storage.statistics import StatisticsRepository
 from storage.status import StatusQueries
 from storage.store import Store, redact_url
 
@@ -34,6 +35,8 @@ class App:
         self.runs = RunLog(self.store)
         self.status_queries = StatusQueries(self.store)
         self.repository = IngestRepository(self.store)
+        self.statistics_repository = StatisticsRepository(self.store)
+        self._engine: Any = None
 
     def open(self) -> App:
         """Check the database answers and bring its schema up to date."""
@@ -125,10 +128,131 @@ class App:
         self.runs.finish(pk, OK, summary=report.to_dict())
         return report
 
+    # -- statistics ---------------------------------------------------------------------
+
+    def reference_frame(self) -> Any:
+        """The reference table (pandas), or a ConfigError naming what is wrong."""
+        from monitor.schema import read_table
+
+        reference = self.config.reference
+        if reference is None:
+            raise ConfigError("reference: drift statistics need a reference table")
+        try:
+            return read_table(str(reference.path))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"reference.path: cannot read {reference.path}: {exc}") from None
+
+    def profile(self) -> Any:
+        """The stored reference profile, fitted (and stored) when missing or outdated."""
+        import orjson
+
+        from monitor.drift.profile import ReferenceProfile, fit_profile
+
+        reference = self.config.reference
+        if reference is None:
+            raise ConfigError("reference: drift statistics need a reference table")
+        st = reference.path.stat() if reference.path.exists() else None
+        fingerprint = f"{st.st_size}:{st.st_mtime_ns}" if st else "missing"
+        stored = self.statistics_repository.profile(self.model, reference.model_version)
+        if stored:
+            data = orjson.loads(stored)
+            if data.get("source") == fingerprint or st is None:
+                return ReferenceProfile.from_dict(data)
+        frame = self.reference_frame()
+        profile = fit_profile(
+            {name: frame[name].to_numpy() for name in self.schema if name in frame},
+            {name: kind for name, kind in self.schema.items() if name in frame},
+            model_version=reference.model_version,
+        )
+        payload = {**profile.to_dict(), "source": fingerprint}
+        self.statistics_repository.save_profile(
+            self.model, reference.model_version, orjson.dumps(payload).decode()
+        )
+        logger.info("fitted the reference profile of %s (%d rows)", self.model, profile.rows)
+        return profile
+
+    def statistics_engine(self) -> Any:
+        from monitor.statistics import DriftSettings, StatisticsEngine
+
+        if self._engine is None:
+            drift = self.config.drift
+            settings = DriftSettings(
+                method=drift.method,
+                threshold=drift.threshold,
+                false_alarm_rate=drift.false_alarm_rate,
+                drift_share=drift.drift_share,
+                columns={n: (c.method, c.threshold) for n, c in drift.columns.items()},
+            )
+            self._engine = StatisticsEngine(
+                repository=self.statistics_repository,
+                model=self.model,
+                profile=self.profile(),
+                settings=settings,
+                sample_size=drift.sample_size,
+            )
+        return self._engine
+
+    def statistics(self) -> dict[str, Any]:
+        """Fold new predictions into window states, then finalize changed windows."""
+        engine = self.statistics_engine()
+        folded = engine.fold()
+        reports = self.config.drift.reports
+        results = engine.finalize(report=None if reports == "none" else self._report)
+        drifted = sorted(start.isoformat() for start, r in results.items() if r["drift"]["drifted"])
+        return {
+            **folded.to_dict(),
+            "finalized": len(results),
+            "dataset_drift": drifted,
+            "window_summaries": [
+                line for start, r in sorted(results.items()) if (line := summarize(start, r))
+            ],
+        }
+
+    def _report(self, start: datetime, state: Any) -> str | None:
+        from monitor.drift.report import as_report_frame, capped, write_drift_report
+
+        if self.config.drift.reports == "episode" and self._drifted(
+            start - self.config.windows.size
+        ):
+            return None  # the episode's first window has the report
+
+        rows = self.config.drift.report_rows
+        frame = self.reference_frame()
+        reference = as_report_frame({c: frame[c].to_numpy() for c in frame}, self.schema)
+        current = as_report_frame(state.sample, self.schema)
+        path = self.config.workspace / "reports" / f"drift-{self.model}-{start:%Y%m%dT%H%M}.html"
+        write_drift_report(
+            capped(reference, rows),
+            capped(current, rows),
+            self.schema,
+            path,
+            title=f"{self.model} window {start.isoformat()}",
+        )
+        return str(path)
+
+    def _drifted(self, start: datetime) -> bool:
+        import orjson
+
+        payload = self.statistics_repository.result(self.model, start)
+        if payload is None:
+            return False
+        return bool(orjson.loads(payload)["drift"]["drifted"])
+
+    def window_results(self, limit: int = 50) -> list[dict[str, Any]]:
+        import orjson
+
+        out = []
+        for row in self.statistics_repository.results(self.model, limit):
+            out.append({**row, "results": orjson.loads(row["results"]) if row["results"] else None})
+        return out
+
     # -- daemon -------------------------------------------------------------------------
 
     def jobs(self) -> dict[str, JobFn]:
-        return {"ingest": lambda: self.ingest().to_dict()}
+        jobs: dict[str, JobFn] = {"ingest": lambda: self.ingest().to_dict()}
+        if self.config.reference is not None:
+            jobs["statistics"] = self.statistics
+        return jobs
 
     def triggers(self) -> dict[str, Any]:
         from apscheduler.triggers.cron import CronTrigger
@@ -198,6 +322,37 @@ class App:
             "windows": self.status_queries.windows(self.model),
             "jobs": {name: _run_dict(self.runs.last(name)) for name in self.jobs()},
         }
+
+
+def summarize(start: datetime, results: Mapping[str, Any]) -> str:
+    """One line on a window's drift and failed quality checks; empty when all is well."""
+    drift = results["drift"]
+    columns = [c for c in drift["columns"] if c["drifted"]]
+    failed = results["quality_failed"]
+    if not columns and not failed:
+        return ""
+    parts = []
+    if columns:
+        head = "dataset drift" if drift["drifted"] else "drift"
+        shown = ", ".join(
+            f"{c['column']} ({c['method']} {c['score']:.3g} vs {c['threshold']:.3g})"
+            for c in columns[:4]
+        )
+        more = f" and {len(columns) - 4} more" if len(columns) > 4 else ""
+        parts.append(f"{head} in {len(columns)}/{drift['columns_total']} columns: {shown}{more}")
+    if failed:
+        parts.append(
+            "quality: "
+            + ", ".join(
+                f"{q['check']}"
+                + (f" in {q['column']}" if q["column"] else "")
+                + (f" ({q['detail']})" if q["detail"] else "")
+                for q in failed[:3]
+            )
+        )
+    if results.get("report"):
+        parts.append(f"report {results['report']}")
+    return f"window {start:%a %d %b %H:%M}: " + "; ".join(parts)
 
 
 def _ago(delta: timedelta) -> str:

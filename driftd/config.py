@@ -59,6 +59,7 @@ class ModelConfig(Section):
 class ReferenceConfig(Section):
     path: Path
     target: str | None = None
+    model_version: str = "reference"  # the model version the reference profile is for
 
 
 class SourceConfig(Section):
@@ -110,6 +111,39 @@ class IngestConfig(Section):
     chunk_rows: int = Field(20_000, ge=1, le=1_000_000)
 
 
+class ColumnDriftConfig(Section):
+    method: str = "auto"
+    threshold: float | Literal["calibrated"] | None = None  # None: the drift section's
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        return _check_method(v)
+
+
+def _check_method(name: str) -> str:
+    from monitor.drift.methods import METHODS
+
+    if name != "auto" and name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose auto or one of {', '.join(METHODS)}")
+    return name
+
+
+class DriftConfig(Section):
+    method: str = "auto"  # Evidently's default choice per column
+    threshold: float | Literal["calibrated"] = "calibrated"
+    false_alarm_rate: float = Field(0.01, gt=0, lt=0.5)  # target per column and window
+    drift_share: float = Field(0.5, gt=0, le=1)  # dataset drift: share of drifted columns
+    sample_size: int = Field(5000, ge=100, le=1_000_000)  # rows kept per window
+    columns: dict[str, ColumnDriftConfig] = {}
+    report_rows: int = Field(50_000, ge=100)  # rows of each side in the HTML detail report
+    # Evidently HTML detail reports: "episode" = the first window of each run of windows
+    # with dataset drift; "all" = every such window; "none"
+    reports: Literal["episode", "all", "none"] = "episode"
+
+    _method = field_validator("method")(lambda cls, v: _check_method(v))
+
+
 class JobSchedule(Section):
     interval: timedelta | None = None
     cron: str | None = None
@@ -134,6 +168,7 @@ class JobSchedule(Section):
 
 class ScheduleConfig(Section):
     ingest: JobSchedule = JobSchedule(interval=timedelta(minutes=5))
+    statistics: JobSchedule = JobSchedule(interval=timedelta(minutes=15))
     misfire_grace: timedelta = timedelta(minutes=30)
 
     _parse = field_validator("misfire_grace", mode="before")(lambda cls, v: _duration(v))
@@ -159,6 +194,7 @@ class Config(Section):
     storage: StorageConfig = StorageConfig()
     workspace: Path = Path(".")
     ingest: IngestConfig = IngestConfig()
+    drift: DriftConfig = DriftConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     health: HealthConfig = HealthConfig()
     config_path: Path | None = Field(None, exclude=True)

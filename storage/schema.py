@@ -7,6 +7,7 @@ The tables are designed for every stage of the loop, not only ingestion:
 - ``checkpoints``: how far each source file has been read, committed in the same
   transaction as the rows it covers (exactly-once ingestion).
 - ``quarantine``: records that could not be ingested, with their reason and position.
+- ``cursors``: how far a consumer of stored rows (the statistics job) has read.
 - ``windows``: one row per (model, window start): row counts and the mergeable partial
   statistics state of the window, plus its finalized results.
 - ``reference_profiles``: the fitted reference profile per model version.
@@ -156,6 +157,15 @@ windows = Table(
     Column("finalized_at", TS),
 )
 
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("name", String(100), primary_key=True),  # e.g. "statistics"
+    Column("position", BigInteger, nullable=False),  # last predictions.pk consumed
+    Column("updated_at", TS, nullable=False),
+)
+
 reference_profiles = Table(
     "reference_profiles",
     metadata,
@@ -289,6 +299,7 @@ Index("ix_job_runs_job_started", job_runs.c.job, job_runs.c.started_at)
 __all__ = [
     "alert_outbox",
     "checkpoints",
+    "cursors",
     "detections",
     "incidents",
     "job_runs",

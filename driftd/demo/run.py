@@ -40,8 +40,11 @@ sources:
     - paths: ["logs/labels-*.jsonl"]
 windows:
   size: {window}
+drift:
+  drift_share: 0.3       # dataset drift when 30% of the columns drift
 schedule:
   ingest: {{interval: 1m}}
+  statistics: {{interval: 5m}}
 """
 
 
@@ -153,6 +156,12 @@ def _narrate(
         + (f", {dups} duplicates skipped" if dups else "")
         + (f"; quarantined {bad}" if bad else "")
     )
+    stats_outcome, stats = results.get("statistics", ("skipped", None))
+    if stats_outcome != "ok":
+        out(f"           statistics {stats_outcome}")
+    elif isinstance(stats, dict) and stats.get("window_summaries"):
+        for line in stats["window_summaries"]:
+            out(f"           {line}")
     if drift:
         out("           ^ production starts drifting after this tick (ground truth)")
 

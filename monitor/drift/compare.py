@@ -1,0 +1,206 @@
+"""Drift of a window against the reference: per column, then for the dataset (pure).
+
+:func:`compare` is the batch path: reference and current columns in memory, every method
+run on all the values (the scores equal Evidently's to 1e-9). :func:`window_drift` is the
+streaming path: it finalizes a :class:`~monitor.drift.state.WindowState` against the
+reference profile. Categorical and boolean columns are exact there too (their counts are
+the whole multiset of values); numeric columns are exact while the window fits in its row
+sample and are computed on the uniform sample of ``sample_size`` rows beyond that
+(``basis: "sample"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.drift.methods import METHODS, auto_method
+from monitor.drift.profile import ColumnProfile, ReferenceProfile
+from monitor.drift.samples import ReferenceColumn
+from monitor.drift.state import ColumnState, WindowState
+
+Threshold = float | None | Callable[[str, int], float | None]
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    column_type: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+    basis: str  # "exact" (all values) or "sample" (a uniform sample of the window)
+    n_reference: int
+    n_current: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if not math.isfinite(self.score):
+            out["score"] = None
+        return out
+
+
+@dataclass(frozen=True)
+class DatasetDrift:
+    columns: list[ColumnDrift] = field(default_factory=list)
+    drift_share: float = 0.5
+
+    @property
+    def drifted_columns(self) -> int:
+        return sum(c.drifted for c in self.columns)
+
+    @property
+    def share(self) -> float:
+        return self.drifted_columns / len(self.columns) if self.columns else 0.0
+
+    @property
+    def drifted(self) -> bool:
+        """Evidently's rule: the share of drifted columns reaches ``drift_share``."""
+        return bool(self.columns) and self.share >= self.drift_share
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "drifted": self.drifted,
+            "drifted_columns": self.drifted_columns,
+            "columns_total": len(self.columns),
+            "share": self.share,
+            "drift_share": self.drift_share,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+
+
+def column_drift(
+    name: str,
+    reference: Any,
+    current: Any,
+    column_type: str,
+    *,
+    method: str = "auto",
+    threshold: Threshold = None,
+    basis: str = "exact",
+) -> ColumnDrift:
+    """One column's drift. ``reference`` and ``current`` are arrays or prepared columns.
+
+    ``threshold`` is a number, None for the method's default, or a function of the chosen
+    method and the number of current values (a calibrated threshold).
+    """
+    ref = ReferenceColumn.from_values(reference)
+    cur = ReferenceColumn.from_values(current)
+    if method == "auto":
+        method = auto_method(ref, cur, column_type) if cur.n else _empty_choice(column_type)
+    chosen = METHODS[method]
+    if not chosen.accepts(column_type) and method not in ("chisquare", "z"):
+        raise ValueError(f"method {method!r} does not apply to {column_type} column {name!r}")
+    if callable(threshold):
+        threshold = threshold(method, cur.n)
+    limit = chosen.default_threshold if threshold is None else threshold
+    score = chosen.fn(ref, cur, column_type=str(column_type)) if cur.n else float("nan")
+    return ColumnDrift(
+        name,
+        str(column_type),
+        method,
+        float(score),
+        limit,
+        chosen.drifted(score, limit),
+        basis,
+        ref.n,
+        cur.n,
+    )
+
+
+def _empty_choice(column_type: str) -> str:
+    return "wasserstein" if str(column_type) == "numeric" else "jensenshannon"
+
+
+def compare(
+    reference: Mapping[str, Any],
+    current: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    *,
+    methods: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    drift_share: float = 0.5,
+) -> DatasetDrift:
+    """Batch drift of every schema column, on all values."""
+    methods = methods or {}
+    thresholds = thresholds or {}
+    return DatasetDrift(
+        [
+            column_drift(
+                name,
+                reference[name],
+                current[name],
+                str(kind),
+                method=methods.get(name, "auto"),
+                threshold=thresholds.get(name),
+            )
+            for name, kind in schema.items()
+        ],
+        drift_share,
+    )
+
+
+def reference_column(profile: ColumnProfile) -> ReferenceColumn:
+    """The prepared reference of a profiled column."""
+    if profile.numeric:
+        return ReferenceColumn.from_values(profile.values)
+    labels = np.array(profile.categories, dtype=object)
+    if profile.kind == "boolean":
+        labels = np.array([c == "true" for c in profile.categories], dtype=object)
+    return ReferenceColumn.from_values(np.repeat(labels, profile.category_counts))
+
+
+def current_values(
+    profile: ColumnProfile, state: ColumnState, sample: np.ndarray | None, complete: bool
+) -> tuple[Any, str]:
+    """The window's values of one column and whether they are all of them."""
+    if not profile.numeric:
+        labels: list[Any] = list(profile.categories) + list(state.unseen)
+        counts = [*state.categories.tolist(), *state.unseen.values()]
+        if profile.kind == "boolean":
+            labels = [label == "true" for label in labels]
+        values = np.repeat(np.array(labels, dtype=object), counts)
+        return values, "exact" if state.unseen_other == 0 else "sample"
+    assert sample is not None
+    return sample, "exact" if complete else "sample"
+
+
+def window_drift(
+    state: WindowState,
+    profile: ReferenceProfile,
+    *,
+    references: Mapping[str, ReferenceColumn] | None = None,
+    methods: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, Threshold] | None = None,
+    drift_share: float = 0.5,
+) -> DatasetDrift:
+    """Finalize a window's state: the drift of every profiled column."""
+    methods = methods or {}
+    thresholds = thresholds or {}
+    references = references or {}
+    complete = state.rows <= state.sample_size
+    columns = []
+    for name, column in profile.columns.items():
+        if name not in state.columns or column.n == 0:
+            continue
+        ref = references.get(name) or reference_column(column)
+        values, basis = current_values(
+            column, state.columns[name], state.sample.get(name), complete
+        )
+        columns.append(
+            column_drift(
+                name,
+                ref,
+                values,
+                str(column.kind),
+                method=methods.get(name, "auto"),
+                threshold=thresholds.get(name),
+                basis=basis,
+            )
+        )
+    return DatasetDrift(columns, drift_share)

@@ -1,0 +1,205 @@
+"""The reference profile: what the training data looked like, fitted once per model version.
+
+Per column: its type, missing count, and for numeric columns frozen quantile bin edges with
+the reference counts on them, range and moments, and the sorted reference values (all of
+them, or a uniform sample when the reference is larger than ``max_values``) for exact
+tests; for categorical and boolean columns the vocabulary with its counts. Window states
+(:mod:`monitor.drift.state`) are counted on these frozen bins and vocabularies, so a
+window's statistics never need the reference again.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.records import FeatureType
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    name: str
+    kind: FeatureType
+    n: int  # values present
+    missing: int
+    n_unique: int
+    # numeric
+    edges: np.ndarray = field(default_factory=lambda: np.empty(0))
+    counts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    values: np.ndarray = field(default_factory=lambda: np.empty(0))  # sorted
+    minimum: float = float("nan")
+    maximum: float = float("nan")
+    mean: float = float("nan")
+    std: float = float("nan")
+    # categorical and boolean
+    categories: tuple[str, ...] = ()
+    category_counts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind is FeatureType.NUMERIC
+
+    def slot_of(self, values: np.ndarray) -> np.ndarray:
+        """Histogram slot per value: 0 below the reference minimum, ``len(edges)`` above
+        its maximum, ``i`` for the bin ``[edges[i-1], edges[i])`` (the last bin is closed)."""
+        slots = np.searchsorted(self.edges, values, side="right")
+        slots[values == self.edges[-1]] = len(self.edges) - 1
+        return slots
+
+
+def category_text(value: Any) -> str:
+    """The canonical text of a categorical or boolean value (``True`` -> ``"true"``)."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    model_version: str
+    rows: int
+    columns: dict[str, ColumnProfile]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_version": self.model_version,
+            "rows": self.rows,
+            "columns": {name: _column_dict(c) for name, c in self.columns.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
+        return cls(
+            model_version=data["model_version"],
+            rows=data["rows"],
+            columns={name: _column_from(c) for name, c in data["columns"].items()},
+        )
+
+
+def fit_profile(
+    columns: Mapping[str, np.ndarray],
+    schema: Mapping[str, FeatureType],
+    *,
+    model_version: str,
+    bins: int = 1000,
+    max_values: int = 200_000,
+    seed: int = 0,
+) -> ReferenceProfile:
+    """Fit the profile of reference ``columns`` (name -> values, NaN/None for missing)."""
+    rows = {len(v) for v in columns.values()}
+    if len(rows) > 1:
+        raise ValueError(f"reference columns differ in length: {sorted(rows)}")
+    profiles = {}
+    for name, kind in schema.items():
+        if name not in columns:
+            raise ValueError(f"reference has no column {name!r}")
+        values = columns[name]
+        if kind is FeatureType.NUMERIC:
+            profiles[name] = _fit_numeric(name, values, bins, max_values, seed)
+        else:
+            profiles[name] = _fit_categorical(name, kind, values)
+    return ReferenceProfile(model_version, rows.pop() if rows else 0, profiles)
+
+
+def _fit_numeric(
+    name: str, raw: np.ndarray, bins: int, max_values: int, seed: int
+) -> ColumnProfile:
+    values = np.asarray(raw, dtype=np.float64)
+    present = values[~np.isnan(values)]
+    missing = int(values.size - present.size)
+    if present.size == 0:
+        return ColumnProfile(name, FeatureType.NUMERIC, 0, missing, 0)
+    ordered = np.sort(present)
+    edges = np.unique(np.quantile(ordered, np.linspace(0.0, 1.0, bins + 1)))
+    if edges.size == 1:  # a constant column: one closed bin
+        edges = np.array([edges[0], edges[0]])
+    profile = ColumnProfile(
+        name,
+        FeatureType.NUMERIC,
+        n=int(present.size),
+        missing=missing,
+        n_unique=int(np.count_nonzero(np.diff(ordered)) + 1),
+        edges=edges,
+        values=_bounded(ordered, max_values, seed),
+        minimum=float(ordered[0]),
+        maximum=float(ordered[-1]),
+        mean=float(np.mean(ordered)),
+        std=float(np.std(ordered)),
+    )
+    counts = np.bincount(profile.slot_of(ordered), minlength=edges.size + 1)
+    return ColumnProfile(**{**profile.__dict__, "counts": counts.astype(np.int64)})
+
+
+def _bounded(ordered: np.ndarray, max_values: int, seed: int) -> np.ndarray:
+    if ordered.size <= max_values:
+        return ordered
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(ordered, size=max_values, replace=False))
+
+
+def _fit_categorical(name: str, kind: FeatureType, raw: np.ndarray) -> ColumnProfile:
+    texts = [None if _missing(v) else category_text(v) for v in np.asarray(raw, dtype=object)]
+    present = [t for t in texts if t is not None]
+    categories, counts = np.unique(np.array(present, dtype=object), return_counts=True)
+    return ColumnProfile(
+        name,
+        kind,
+        n=len(present),
+        missing=len(texts) - len(present),
+        n_unique=len(categories),
+        categories=tuple(str(c) for c in categories),
+        category_counts=counts.astype(np.int64),
+    )
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def encode_array(array: np.ndarray) -> dict[str, str]:
+    array = np.ascontiguousarray(array)
+    return {"dtype": array.dtype.str, "b64": base64.b64encode(array.tobytes()).decode()}
+
+
+def decode_array(data: Mapping[str, str]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(data["b64"]), dtype=np.dtype(data["dtype"])).copy()
+
+
+_ARRAYS = ("edges", "counts", "values", "category_counts")
+_FLOATS = ("minimum", "maximum", "mean", "std")
+
+
+def _column_dict(c: ColumnProfile) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in c.__dict__.items():
+        if key in _ARRAYS:
+            out[key] = encode_array(value)
+        elif key == "kind":
+            out[key] = str(value)
+        elif key == "categories":
+            out[key] = list(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _column_from(data: Mapping[str, Any]) -> ColumnProfile:
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _ARRAYS:
+            kwargs[key] = decode_array(value)
+        elif key == "kind":
+            kwargs[key] = FeatureType(value)
+        elif key == "categories":
+            kwargs[key] = tuple(value)
+        elif key in _FLOATS:
+            kwargs[key] = float("nan") if value is None else float(value)  # JSON has no NaN
+        else:
+            kwargs[key] = value
+    return ColumnProfile(**kwargs)

@@ -1,0 +1,158 @@
+"""Data-quality checks of a window against the reference profile (pure).
+
+Each check has a value, a threshold, a severity and whether it failed. Column checks:
+missing share above the reference's, values of the wrong type, numeric values outside
+the reference range, categories never seen in the reference, a column that became
+constant. Window checks: row volume against the expected volume, and the share of
+records quarantined at ingestion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from monitor.drift.profile import ColumnProfile, ReferenceProfile
+from monitor.drift.state import ColumnState, WindowState
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    missing_increase: float = 0.05  # absolute rise of the missing share over the reference
+    type_errors: float = 0.0  # share of values of the wrong type
+    out_of_range: float = 0.01  # share of numeric values outside [ref min, ref max]
+    new_categories: float = 0.01  # share of values in categories unseen in the reference
+    volume_ratio: float = 0.5  # rows below ratio*expected or above expected/ratio
+    quarantine_rate: float = 0.01
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    column: str | None
+    value: float
+    threshold: float
+    failed: bool
+    severity: str  # "warning" or "critical"
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            out["value"] = None
+        return out
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def column_checks(profile: ColumnProfile, state: ColumnState, t: QualityThresholds) -> list[Check]:
+    name = profile.name
+    total = state.n + state.missing + state.type_errors
+    checks = []
+    ref_missing = _share(profile.missing, profile.n + profile.missing)
+    missing = _share(state.missing, total)
+    checks.append(
+        Check(
+            "missing_share",
+            name,
+            missing,
+            ref_missing + t.missing_increase,
+            total > 0 and missing > ref_missing + t.missing_increase,
+            "warning",
+            f"reference {ref_missing:.2%}",
+        )
+    )
+    errors = _share(state.type_errors, total)
+    checks.append(
+        Check("type_errors", name, errors, t.type_errors, errors > t.type_errors, "critical")
+    )
+    if profile.numeric and state.slots.size:
+        outside = _share(int(state.slots[0] + state.slots[-1]), state.n)
+        checks.append(
+            Check(
+                "out_of_range",
+                name,
+                outside,
+                t.out_of_range,
+                outside > t.out_of_range,
+                "warning",
+                f"reference range [{profile.minimum:g}, {profile.maximum:g}]",
+            )
+        )
+        constant = (
+            state.n > 1 and state.minimum == state.maximum and profile.minimum != profile.maximum
+        )
+        checks.append(
+            Check(
+                "constant",
+                name,
+                float(constant),
+                0.0,
+                constant,
+                "critical",
+                f"every value is {state.minimum!r}" if constant else "",
+            )
+        )
+    elif not profile.numeric:
+        unseen = _share(state.unseen_total, state.n)
+        top = sorted(state.unseen.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        checks.append(
+            Check(
+                "new_categories",
+                name,
+                unseen,
+                t.new_categories,
+                unseen > t.new_categories,
+                "warning",
+                ", ".join(f"{k!r} x{v}" for k, v in top),
+            )
+        )
+        seen = int((state.categories > 0).sum()) + len(state.unseen) + (state.unseen_other > 0)
+        constant = state.n > 1 and seen == 1 and profile.n_unique > 1
+        checks.append(Check("constant", name, float(constant), 0.0, constant, "critical"))
+    return checks
+
+
+def window_checks(
+    profile: ReferenceProfile,
+    state: WindowState,
+    *,
+    expected_rows: float | None = None,
+    quarantined: int = 0,
+    thresholds: QualityThresholds | None = None,
+) -> list[Check]:
+    """Every data-quality check of one window."""
+    t = thresholds or QualityThresholds()
+    checks: list[Check] = []
+    for name, column in profile.columns.items():
+        if name in state.columns:
+            checks.extend(column_checks(column, state.columns[name], t))
+    if expected_rows:
+        ratio = state.rows / expected_rows
+        checks.append(
+            Check(
+                "row_volume",
+                None,
+                ratio,
+                t.volume_ratio,
+                ratio < t.volume_ratio or ratio > 1 / t.volume_ratio,
+                "warning",
+                f"{state.rows} rows, {expected_rows:.0f} expected",
+            )
+        )
+    rate = _share(quarantined, state.rows + quarantined)
+    checks.append(
+        Check(
+            "quarantine_rate",
+            None,
+            rate,
+            t.quarantine_rate,
+            rate > t.quarantine_rate,
+            "warning",
+            f"{quarantined} records quarantined",
+        )
+    )
+    return checks

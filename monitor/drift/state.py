@@ -1,0 +1,292 @@
+"""Mergeable partial aggregates of a window: ``partial(batch) -> state``, ``merge(a, b)``.
+
+A :class:`WindowState` holds, per column, counts on the reference profile's frozen bins
+(numeric) or vocabulary (categorical, boolean; with the unseen values counted apart),
+missing and type-error counts, exact sums for the moments, the range, and one bounded
+sample of whole rows shared by all columns (for exact tests and multivariate drift).
+
+Merging is associative and commutative *bit for bit*: counts are integers, sums are exact
+integers (:mod:`monitor.drift.exact`), and the sample keeps the ``sample_size`` rows with
+the smallest keys, a key being a hash of the row's id, so which rows are kept does not
+depend on how the window was split into batches or Spark partitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.drift.exact import exact_sum
+from monitor.drift.profile import (
+    ColumnProfile,
+    ReferenceProfile,
+    category_text,
+    decode_array,
+    encode_array,
+)
+
+MAX_UNSEEN = 100  # distinct unseen categories remembered per column; the rest are counted
+
+
+def row_keys(ids: Sequence[str]) -> np.ndarray:
+    """A uniform 64-bit key per row id (blake2b), the same on every machine."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little")
+            for i in ids
+        ],
+        dtype=np.uint64,
+    )
+
+
+@dataclass
+class ColumnState:
+    n: int = 0  # values present and well-typed
+    missing: int = 0
+    type_errors: int = 0
+    # numeric
+    slots: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    total: int = 0  # exact sum, scaled (see monitor.drift.exact)
+    total_sq: int = 0
+    minimum: float | None = None
+    maximum: float | None = None
+    # categorical and boolean
+    categories: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    unseen: dict[str, int] = field(default_factory=dict)
+    unseen_other: int = 0  # unseen values beyond MAX_UNSEEN distinct ones
+
+    @property
+    def unseen_total(self) -> int:
+        return sum(self.unseen.values()) + self.unseen_other
+
+
+@dataclass
+class WindowState:
+    rows: int = 0
+    columns: dict[str, ColumnState] = field(default_factory=dict)
+    sample_size: int = 5000
+    sample_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    sample: dict[str, np.ndarray] = field(default_factory=dict)  # column -> values
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "sample_size": self.sample_size,
+            "sample_keys": encode_array(self.sample_keys),
+            "sample": {k: _encode_values(v) for k, v in self.sample.items()},
+            "columns": {k: _column_dict(c) for k, c in self.columns.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowState:
+        return cls(
+            rows=data["rows"],
+            sample_size=data["sample_size"],
+            sample_keys=decode_array(data["sample_keys"]),
+            sample={k: _decode_values(v) for k, v in data["sample"].items()},
+            columns={k: _column_from(c) for k, c in data["columns"].items()},
+        )
+
+
+def partial(
+    batch: Mapping[str, Sequence[Any]],
+    keys: np.ndarray,
+    profile: ReferenceProfile,
+    *,
+    sample_size: int = 5000,
+) -> WindowState:
+    """The state of one batch: ``batch`` maps column -> values (None for missing)."""
+    rows = len(keys)
+    state = WindowState(rows=rows, sample_size=sample_size)
+    converted: dict[str, np.ndarray] = {}
+    for name, column in profile.columns.items():
+        values = batch.get(name, [None] * rows)
+        if len(values) != rows:
+            raise ValueError(f"column {name!r} has {len(values)} values for {rows} rows")
+        if column.numeric:
+            state.columns[name], converted[name] = _numeric(column, values)
+        else:
+            state.columns[name], converted[name] = _categorical(column, values)
+    keep = _smallest(keys, sample_size)
+    state.sample_keys = keys[keep]
+    state.sample = {name: values[keep] for name, values in converted.items()}
+    return state
+
+
+def merge(a: WindowState, b: WindowState) -> WindowState:
+    """The state of the union of two disjoint sets of rows."""
+    if a.sample_size != b.sample_size:
+        raise ValueError("cannot merge states with different sample sizes")
+    out = WindowState(rows=a.rows + b.rows, sample_size=a.sample_size)
+    for name in a.columns.keys() | b.columns.keys():
+        out.columns[name] = _merge_column(a.columns.get(name), b.columns.get(name))
+    keys = np.concatenate([a.sample_keys, b.sample_keys])
+    keep = _smallest(keys, a.sample_size)
+    out.sample_keys = keys[keep]
+    for name in a.sample.keys() | b.sample.keys():
+        joined = np.concatenate([_sample_of(a, name), _sample_of(b, name)])
+        out.sample[name] = joined[keep]
+    return out
+
+
+def _sample_of(state: WindowState, name: str) -> np.ndarray:
+    if name in state.sample:
+        return state.sample[name]
+    return np.full(state.sample_keys.size, None, dtype=object)
+
+
+def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest keys, in key order (ties cannot reorder: keys are unique
+    per id, and a duplicate id is never stored twice)."""
+    if keys.size <= k:
+        return np.argsort(keys, kind="stable")
+    part = np.argpartition(keys, k - 1)[:k]
+    return part[np.argsort(keys[part], kind="stable")]
+
+
+def _numeric(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState, np.ndarray]:
+    raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if raw.dtype.kind == "f":
+        floats = raw.astype(np.float64, copy=False)
+        missing_mask = np.isnan(floats)
+        type_errors = 0
+    else:
+        floats = np.full(len(raw), np.nan)
+        missing_mask = np.zeros(len(raw), dtype=bool)
+        type_errors = 0
+        for i, v in enumerate(raw.tolist()):
+            if v is None or (isinstance(v, float) and v != v):
+                missing_mask[i] = True
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                floats[i] = v
+            else:
+                type_errors += 1
+    present = floats[~np.isnan(floats)]
+    state = ColumnState(
+        n=int(present.size),
+        missing=int(missing_mask.sum()),
+        type_errors=type_errors,
+        total=exact_sum(present),
+        total_sq=exact_sum(present * present),
+        minimum=float(present.min()) if present.size else None,
+        maximum=float(present.max()) if present.size else None,
+    )
+    if column.edges.size:
+        state.slots = np.bincount(column.slot_of(present), minlength=column.edges.size + 1)
+    return state, floats
+
+
+def _categorical(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState, np.ndarray]:
+    index = {c: i for i, c in enumerate(column.categories)}
+    counts = np.zeros(len(column.categories), dtype=np.int64)
+    texts = np.full(len(values), None, dtype=object)
+    state = ColumnState(categories=counts)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and v != v):
+            state.missing += 1
+            continue
+        if isinstance(v, dict | list):
+            state.type_errors += 1
+            continue
+        text = category_text(v)
+        texts[i] = text
+        state.n += 1
+        slot = index.get(text)
+        if slot is not None:
+            counts[slot] += 1
+        elif text in state.unseen or len(state.unseen) < MAX_UNSEEN:
+            state.unseen[text] = state.unseen.get(text, 0) + 1
+        else:
+            state.unseen_other += 1
+    return state, texts
+
+
+def _merge_column(a: ColumnState | None, b: ColumnState | None) -> ColumnState:
+    if a is None or b is None:
+        only = a or b
+        assert only is not None
+        return only
+    unseen = dict(a.unseen)
+    other = a.unseen_other + b.unseen_other
+    for text, n in sorted(b.unseen.items()):
+        if text in unseen or len(unseen) < MAX_UNSEEN:
+            unseen[text] = unseen.get(text, 0) + n
+        else:
+            other += n
+    return ColumnState(
+        n=a.n + b.n,
+        missing=a.missing + b.missing,
+        type_errors=a.type_errors + b.type_errors,
+        slots=_add(a.slots, b.slots),
+        total=a.total + b.total,
+        total_sq=a.total_sq + b.total_sq,
+        minimum=_pick(min, a.minimum, b.minimum),
+        maximum=_pick(max, a.maximum, b.maximum),
+        categories=_add(a.categories, b.categories),
+        unseen=unseen,
+        unseen_other=other,
+    )
+
+
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.size == 0:
+        return b.copy()
+    if b.size == 0:
+        return a.copy()
+    return a + b
+
+
+def _pick(fn: Any, a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return float(fn(a, b))
+
+
+def _encode_values(values: np.ndarray) -> Any:
+    if values.dtype.kind == "f":
+        return encode_array(values)
+    return {"texts": values.tolist()}
+
+
+def _decode_values(data: Mapping[str, Any]) -> np.ndarray:
+    if "texts" in data:
+        return np.array(data["texts"], dtype=object)
+    return decode_array(data)
+
+
+def _column_dict(c: ColumnState) -> dict[str, Any]:
+    return {
+        "n": c.n,
+        "missing": c.missing,
+        "type_errors": c.type_errors,
+        "slots": c.slots.tolist(),
+        "total": str(c.total),
+        "total_sq": str(c.total_sq),
+        "minimum": c.minimum,
+        "maximum": c.maximum,
+        "categories": c.categories.tolist(),
+        "unseen": c.unseen,
+        "unseen_other": c.unseen_other,
+    }
+
+
+def _column_from(data: Mapping[str, Any]) -> ColumnState:
+    return ColumnState(
+        n=data["n"],
+        missing=data["missing"],
+        type_errors=data["type_errors"],
+        slots=np.array(data["slots"], dtype=np.int64),
+        total=int(data["total"]),
+        total_sq=int(data["total_sq"]),
+        minimum=data["minimum"],
+        maximum=data["maximum"],
+        categories=np.array(data["categories"], dtype=np.int64),
+        unseen=dict(data["unseen"]),
+        unseen_other=data["unseen_other"],
+    )

@@ -1,0 +1,237 @@
+"""The statistics job: fold stored predictions into window states, then finalize them.
+
+Folding reads the predictions stored after the job's cursor, turns them into per-window
+partial states (:func:`monitor.drift.state.partial`), merges them into the stored states
+and commits states and cursor together, so every prediction is folded exactly once and
+a window's statistics never need its rows again. Finalizing turns each changed window's
+state into drift and data-quality results against the reference profile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import orjson
+
+from monitor.drift.calibrate import Calibration, calibrate, size_bucket
+from monitor.drift.compare import reference_column, window_drift
+from monitor.drift.profile import ReferenceProfile
+from monitor.drift.quality import QualityThresholds, window_checks
+from monitor.drift.samples import ReferenceColumn
+from monitor.drift.state import WindowState, merge, partial, row_keys
+from storage.statistics import StoredRow
+
+logger = logging.getLogger(__name__)
+
+
+class Repository(Protocol):
+    def cursor(self, model: str) -> int: ...
+
+    def rows_after(self, model: str, position: int, limit: int) -> list[StoredRow]: ...
+
+    def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]: ...
+
+    def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None: ...
+
+    def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, str]]: ...
+
+    def save_results(self, model: str, results: Mapping[datetime, str]) -> None: ...
+
+    def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]: ...
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """How columns are tested: method and threshold per column, dataset rule."""
+
+    method: str = "auto"
+    threshold: float | str = "calibrated"
+    false_alarm_rate: float = 0.01
+    drift_share: float = 0.5
+    columns: Mapping[str, tuple[str, float | str | None]] = field(default_factory=dict)
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+
+
+@dataclass
+class FoldReport:
+    rows: int = 0
+    windows: set[datetime] = field(default_factory=set)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "windows": sorted(w.isoformat() for w in self.windows)}
+
+
+def columns_of(rows: list[StoredRow], names: list[str]) -> dict[str, list[Any]]:
+    """Feature columns of stored rows (None where a row lacks the feature)."""
+    out: dict[str, list[Any]] = {name: [] for name in names}
+    for row in rows:
+        features = orjson.loads(row.features)
+        for name in names:
+            out[name].append(features.get(name))
+    return out
+
+
+class StatisticsEngine:
+    def __init__(
+        self,
+        *,
+        repository: Repository,
+        model: str,
+        profile: ReferenceProfile,
+        settings: DriftSettings | None = None,
+        sample_size: int = 5000,
+        batch_rows: int = 50_000,
+    ) -> None:
+        self.repository = repository
+        self.model = model
+        self.profile = profile
+        self.settings = settings or DriftSettings()
+        self.sample_size = sample_size
+        self.batch_rows = batch_rows
+        self._references: dict[str, ReferenceColumn] = {}
+        self._calibrations: dict[tuple[str, str, int], Calibration] = {}
+
+    def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
+        """Fold every stored prediction not folded yet."""
+        report = FoldReport()
+        names = list(self.profile.columns)
+        position = self.repository.cursor(self.model)
+        while True:
+            rows = self.repository.rows_after(self.model, position, self.batch_rows)
+            if not rows:
+                return report
+            by_window: dict[datetime, list[StoredRow]] = defaultdict(list)
+            for row in rows:
+                by_window[row.window_start].append(row)
+            stored = self.repository.states(self.model, list(by_window))
+            updated = {}
+            for start, window_rows in by_window.items():
+                batch = partial(
+                    columns_of(window_rows, names),
+                    row_keys([r.id for r in window_rows]),
+                    self.profile,
+                    sample_size=self.sample_size,
+                )
+                previous = stored.get(start)
+                if previous:
+                    batch = merge(WindowState.from_dict(orjson.loads(previous)), batch)
+                updated[start] = orjson.dumps(batch.to_dict()).decode()
+            position = rows[-1].pk
+            self.repository.commit_fold(self.model, position, updated)
+            report.rows += len(rows)
+            report.windows.update(by_window)
+            if progress:
+                progress(len(rows))
+
+    # -- finalizing ---------------------------------------------------------------------
+
+    def references(self) -> dict[str, ReferenceColumn]:
+        if not self._references:
+            self._references = {
+                name: reference_column(column)
+                for name, column in self.profile.columns.items()
+                if column.n
+            }
+        return self._references
+
+    def finalize(
+        self, report: Callable[[datetime, WindowState], str | None] | None = None
+    ) -> dict[datetime, dict[str, Any]]:
+        """Results of every window whose state changed since it was last finalized.
+
+        ``report`` renders the detail report of a window with dataset drift and returns
+        where it is (or None when it decides not to); the results keep that path.
+        """
+        pending = self.repository.unfinalized(self.model)
+        if not pending:
+            return {}
+        sizes = self.repository.window_sizes(self.model, 101)
+        # the latest window is still filling: it neither sets nor gets a volume expectation
+        latest = sizes[0][0]
+        complete = [n for _, n in sizes[1:]]
+        expected = float(np.median(complete)) if len(complete) >= 3 else None
+        results = {}
+        for start, end, predictions, payload in pending:
+            state = WindowState.from_dict(orjson.loads(payload))
+            results[start] = self.window_results(
+                state, start, end, predictions, None if start == latest else expected
+            )
+            if report is not None and results[start]["drift"]["drifted"]:
+                try:
+                    path = report(start, state)
+                    if path:
+                        results[start]["report"] = path
+                except Exception:  # a failed report must not lose the statistics
+                    logger.exception("could not write the drift report of window %s", start)
+        self.repository.save_results(
+            self.model,
+            {
+                start: orjson.dumps(r, option=orjson.OPT_NON_STR_KEYS).decode()
+                for start, r in results.items()
+            },
+        )
+        return results
+
+    def window_results(
+        self,
+        state: WindowState,
+        start: datetime,
+        end: datetime,
+        predictions: int,
+        expected_rows: float | None = None,
+    ) -> dict[str, Any]:
+        s = self.settings
+        methods = {}
+        thresholds: dict[str, Any] = {}
+        used: dict[str, Calibration] = {}
+        for name, column in self.profile.columns.items():
+            method, threshold = s.columns.get(name, (s.method, s.threshold))
+            methods[name] = method
+            if threshold is None:
+                threshold = s.threshold
+            if threshold == "calibrated":
+                thresholds[name] = self._calibrated(name, str(column.kind), used)
+            else:
+                thresholds[name] = threshold
+        drift = window_drift(
+            state,
+            self.profile,
+            references=self.references(),
+            methods=methods,
+            thresholds=thresholds,
+            drift_share=s.drift_share,
+        )
+        checks = window_checks(
+            self.profile, state, expected_rows=expected_rows, thresholds=s.quality
+        )
+        return {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "rows": predictions,
+            "drift": drift.to_dict(),
+            "quality": [c.to_dict() for c in checks],
+            "quality_failed": [c.to_dict() for c in checks if c.failed],
+            "calibration": {name: c.to_dict() for name, c in used.items()},
+        }
+
+    def _calibrated(self, name: str, kind: str, used: dict[str, Calibration]) -> Any:
+        def threshold(method: str, n: int) -> float:
+            key = (name, method, size_bucket(n))
+            if key not in self._calibrations:
+                self._calibrations[key] = calibrate(
+                    self.references()[name],
+                    kind,
+                    method,
+                    size_bucket(n),
+                    target=self.settings.false_alarm_rate,
+                )
+            used[name] = self._calibrations[key]
+            return used[name].threshold
+
+        return threshold

@@ -1,0 +1,159 @@
+"""Persistence for the statistics job: reference profiles, window states and results.
+
+The statistics job folds stored predictions into per-window states exactly once: it
+reads rows after its cursor (``predictions.pk``), and commits the updated window states
+together with the new cursor position in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from storage import schema
+from storage.ingest import _upsert
+from storage.store import Store
+
+CURSOR = "statistics"
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    pk: int
+    id: str
+    window_start: datetime
+    features: str  # JSON object
+
+
+class StatisticsRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- reference profiles -------------------------------------------------------------
+
+    def profile(self, model: str, version: str) -> str | None:
+        t = schema.reference_profiles
+        with self.store.connect("reading the reference profile") as conn:
+            return conn.execute(
+                select(t.c.profile).where(t.c.model == model, t.c.model_version == version)
+            ).scalar()
+
+    def save_profile(self, model: str, version: str, profile: str) -> None:
+        t = schema.reference_profiles
+        now = datetime.now(UTC)
+        with self.store.transaction("saving the reference profile") as conn:
+            conn.execute(
+                _upsert(
+                    conn, t, ["model", "model_version"], {"profile": profile, "created_at": now}
+                ),
+                [{"model": model, "model_version": version, "profile": profile, "created_at": now}],
+            )
+
+    # -- folding rows into window states ------------------------------------------------
+
+    def cursor(self, model: str) -> int:
+        t = schema.cursors
+        with self.store.connect("reading the statistics cursor") as conn:
+            return (
+                conn.execute(
+                    select(t.c.position).where(t.c.model == model, t.c.name == CURSOR)
+                ).scalar()
+                or 0
+            )
+
+    def rows_after(self, model: str, position: int, limit: int) -> list[StoredRow]:
+        p = schema.predictions
+        with self.store.connect("reading predictions") as conn:
+            rows = conn.execute(
+                select(p.c.pk, p.c.id, p.c.window_start, p.c.features)
+                .where(p.c.model == model, p.c.pk > position)
+                .order_by(p.c.pk)
+                .limit(limit)
+            )
+            return [StoredRow(*r) for r in rows]
+
+    def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]:
+        w = schema.windows
+        with self.store.connect("reading window states") as conn:
+            rows = conn.execute(
+                select(w.c.start, w.c.state).where(w.c.model == model, w.c.start.in_(starts))
+            )
+            return dict(rows.all())
+
+    def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None:
+        """Save window states and advance the cursor, in one transaction."""
+        now = datetime.now(UTC)
+        with self.store.transaction("saving window states") as conn:
+            w = schema.windows
+            for start, state in states.items():
+                conn.execute(
+                    update(w)
+                    .where(w.c.model == model, w.c.start == start)
+                    .values(state=state, updated_at=now, finalized_at=None)
+                )
+            self._advance(conn, model, position, now)
+
+    def _advance(self, conn: Connection, model: str, position: int, now: datetime) -> None:
+        t = schema.cursors
+        conn.execute(
+            _upsert(conn, t, ["model", "name"], {"position": position, "updated_at": now}),
+            [{"model": model, "name": CURSOR, "position": position, "updated_at": now}],
+        )
+
+    # -- results ------------------------------------------------------------------------
+
+    def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, str]]:
+        """Windows whose state changed since their results were computed."""
+        w = schema.windows
+        with self.store.connect("reading windows") as conn:
+            rows = conn.execute(
+                select(w.c.start, w.c.end, w.c.predictions, w.c.state)
+                .where(w.c.model == model, w.c.state.is_not(None), w.c.finalized_at.is_(None))
+                .order_by(w.c.start)
+            )
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]:
+        """(start, predictions) of the latest windows, latest first."""
+        w = schema.windows
+        with self.store.connect("reading window sizes") as conn:
+            rows = conn.execute(
+                select(w.c.start, w.c.predictions)
+                .where(w.c.model == model)
+                .order_by(w.c.start.desc())
+                .limit(limit)
+            )
+            return [(start, n) for start, n in rows]
+
+    def save_results(self, model: str, results: Mapping[datetime, str]) -> None:
+        now = datetime.now(UTC)
+        w = schema.windows
+        with self.store.transaction("saving window results") as conn:
+            for start, payload in results.items():
+                conn.execute(
+                    update(w)
+                    .where(w.c.model == model, w.c.start == start)
+                    .values(results=payload, finalized_at=now)
+                )
+
+    def result(self, model: str, start: datetime) -> str | None:
+        w = schema.windows
+        with self.store.connect("reading window results") as conn:
+            return conn.execute(
+                select(w.c.results).where(w.c.model == model, w.c.start == start)
+            ).scalar()
+
+    def results(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
+        w = schema.windows
+        with self.store.connect("reading window results") as conn:
+            rows = conn.execute(
+                select(w.c.start, w.c.end, w.c.predictions, w.c.results)
+                .where(w.c.model == model)
+                .order_by(w.c.start.desc())
+                .limit(limit)
+            )
+            return [dict(r._mapping) for r in reversed(rows.all())]
