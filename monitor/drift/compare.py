@@ -23,6 +23,7 @@ from monitor.drift.profile import ColumnProfile, ReferenceProfile
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import ColumnState, WindowState
 
+OTHER_UNSEEN = "(other unseen values)"
 Threshold = float | None | Callable[[str, int], float | None]
 
 
@@ -34,7 +35,9 @@ class ColumnDrift:
     score: float
     threshold: float
     drifted: bool
-    basis: str  # "exact" (all values) or "sample" (a uniform sample of the window)
+    # "exact": all values; "sample": a uniform sample of the window's rows; "grouped": all
+    # values, with unseen categories past the remembered ones counted as one category
+    basis: str
     n_reference: int
     n_current: int
 
@@ -162,10 +165,14 @@ def current_values(
     if not profile.numeric:
         labels: list[Any] = list(profile.categories) + list(state.unseen)
         counts = [*state.categories.tolist(), *state.unseen.values()]
+        if state.unseen_other:  # unseen values past the remembered ones, as one label
+            labels.append(OTHER_UNSEEN)
+            counts.append(state.unseen_other)
         if profile.kind == "boolean":
-            labels = [label == "true" for label in labels]
+            booleans = {"true": True, "false": False}
+            labels = [booleans.get(label, label) for label in labels]
         values = np.repeat(np.array(labels, dtype=object), counts)
-        return values, "exact" if state.unseen_other == 0 else "sample"
+        return values, "exact" if state.unseen_other == 0 else "grouped"
     assert sample is not None
     return sample, "exact" if complete else "sample"
 

@@ -14,8 +14,9 @@ depend on how the window was split into batches or Spark partitions.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,8 @@ from monitor.drift.profile import (
     encode_array,
 )
 
-MAX_UNSEEN = 100  # distinct unseen categories remembered per column; the rest are counted
+MAX_UNSEEN = 100  # unseen categories remembered per column (the lexicographically smallest
+# ones, so that which are remembered does not depend on merge order); the rest are counted
 
 
 def row_keys(ids: Sequence[str]) -> np.ndarray:
@@ -77,8 +79,8 @@ class WindowState:
             "rows": self.rows,
             "sample_size": self.sample_size,
             "sample_keys": encode_array(self.sample_keys),
-            "sample": {k: _encode_values(v) for k, v in self.sample.items()},
-            "columns": {k: _column_dict(c) for k, c in self.columns.items()},
+            "sample": {k: _encode_values(self.sample[k]) for k in sorted(self.sample)},
+            "columns": {k: _column_dict(self.columns[k]) for k in sorted(self.columns)},
         }
 
     @classmethod
@@ -122,12 +124,12 @@ def merge(a: WindowState, b: WindowState) -> WindowState:
     if a.sample_size != b.sample_size:
         raise ValueError("cannot merge states with different sample sizes")
     out = WindowState(rows=a.rows + b.rows, sample_size=a.sample_size)
-    for name in a.columns.keys() | b.columns.keys():
+    for name in sorted(a.columns.keys() | b.columns.keys()):
         out.columns[name] = _merge_column(a.columns.get(name), b.columns.get(name))
     keys = np.concatenate([a.sample_keys, b.sample_keys])
     keep = _smallest(keys, a.sample_size)
     out.sample_keys = keys[keep]
-    for name in a.sample.keys() | b.sample.keys():
+    for name in sorted(a.sample.keys() | b.sample.keys()):
         joined = np.concatenate([_sample_of(a, name), _sample_of(b, name)])
         out.sample[name] = joined[keep]
     return out
@@ -151,9 +153,11 @@ def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
 def _numeric(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState, np.ndarray]:
     raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     if raw.dtype.kind == "f":
-        floats = raw.astype(np.float64, copy=False)
+        floats = raw.astype(np.float64)
         missing_mask = np.isnan(floats)
-        type_errors = 0
+        infinite = np.isinf(floats)
+        type_errors = int(infinite.sum())  # +-inf is not a usable number
+        floats[infinite] = np.nan
     else:
         floats = np.full(len(raw), np.nan)
         missing_mask = np.zeros(len(raw), dtype=bool)
@@ -161,11 +165,11 @@ def _numeric(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState,
         for i, v in enumerate(raw.tolist()):
             if v is None or (isinstance(v, float) and v != v):
                 missing_mask[i] = True
-            elif isinstance(v, int | float) and not isinstance(v, bool):
+            elif isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
                 floats[i] = v
             else:
                 type_errors += 1
-    present = floats[~np.isnan(floats)]
+    present = floats[~np.isnan(floats)] + 0.0  # -0.0 becomes 0.0: min/max cannot flip
     state = ColumnState(
         n=int(present.size),
         missing=int(missing_mask.sum()),
@@ -185,6 +189,7 @@ def _categorical(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnSt
     counts = np.zeros(len(column.categories), dtype=np.int64)
     texts = np.full(len(values), None, dtype=object)
     state = ColumnState(categories=counts)
+    unseen: dict[str, int] = {}
     for i, v in enumerate(values):
         if v is None or (isinstance(v, float) and v != v):
             state.missing += 1
@@ -198,25 +203,37 @@ def _categorical(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnSt
         slot = index.get(text)
         if slot is not None:
             counts[slot] += 1
-        elif text in state.unseen or len(state.unseen) < MAX_UNSEEN:
-            state.unseen[text] = state.unseen.get(text, 0) + 1
         else:
-            state.unseen_other += 1
+            unseen[text] = unseen.get(text, 0) + 1
+    state.unseen, state.unseen_other = _cap_unseen(unseen, 0)
     return state, texts
+
+
+def _cap_unseen(unseen: dict[str, int], other: int) -> tuple[dict[str, int], int]:
+    """Keep the MAX_UNSEEN smallest texts (sorted), count the rest in ``other``.
+
+    Exactly mergeable: a text among the smallest of a union is among the smallest of
+    every part that holds it, so its count was kept everywhere."""
+    names = sorted(unseen)
+    for name in names[MAX_UNSEEN:]:
+        other += unseen[name]
+    return {name: unseen[name] for name in names[:MAX_UNSEEN]}, other
 
 
 def _merge_column(a: ColumnState | None, b: ColumnState | None) -> ColumnState:
     if a is None or b is None:
         only = a or b
         assert only is not None
-        return only
+        return replace(
+            only,
+            slots=only.slots.copy(),
+            categories=only.categories.copy(),
+            unseen=dict(only.unseen),
+        )
     unseen = dict(a.unseen)
-    other = a.unseen_other + b.unseen_other
-    for text, n in sorted(b.unseen.items()):
-        if text in unseen or len(unseen) < MAX_UNSEEN:
-            unseen[text] = unseen.get(text, 0) + n
-        else:
-            other += n
+    for text, n in b.unseen.items():
+        unseen[text] = unseen.get(text, 0) + n
+    unseen, other = _cap_unseen(unseen, a.unseen_other + b.unseen_other)
     return ColumnState(
         n=a.n + b.n,
         missing=a.missing + b.missing,
