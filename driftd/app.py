@@ -314,14 +314,39 @@ class App:
         return problems
 
     def status(self) -> dict[str, Any]:
+        windows = self.status_queries.windows(self.model)
+        results = {w["start"]: w["results"] for w in self.window_results(len(windows) or 1)}
+        for window in windows:
+            window["statistics"] = _window_summary(results.get(window["start"]))
         return {
             "model": self.model,
             "database": redact_url(self.store.url),
             "counts": self.status_queries.counts(self.model),
             "ingestion": self.status_queries.ingestion(self.model),
-            "windows": self.status_queries.windows(self.model),
+            "windows": windows,
             "jobs": {name: _run_dict(self.runs.last(name)) for name in self.jobs()},
         }
+
+
+def _window_summary(results: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What `status` shows of a window's statistics (`driftd drift` shows everything)."""
+    if not results:
+        return None
+    drift = results["drift"]
+    return {
+        "dataset_drift": drift["drifted"],
+        "drift_share": drift["share"],
+        "drifted_columns": [
+            {k: c[k] for k in ("column", "method", "score", "threshold")}
+            for c in drift["columns"]
+            if c["drifted"]
+        ],
+        "quality_failed": [
+            {k: q[k] for k in ("check", "column", "value", "threshold", "severity")}
+            for q in results["quality_failed"]
+        ],
+        "report": results.get("report"),
+    }
 
 
 def summarize(start: datetime, results: Mapping[str, Any]) -> str:

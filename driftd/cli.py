@@ -152,6 +152,46 @@ def status(
 
 
 @app.command()
+def drift(
+    config: ConfigOpt = Path("driftd.yaml"),
+    window: Annotated[
+        str | None,
+        typer.Option(help="Window start (ISO 8601, e.g. 2026-11-05T00:00Z); default: latest."),
+    ] = None,
+    json: JsonOpt = False,
+    log_level: LogOpt = "WARNING",
+) -> None:
+    """Drift and data quality of one window: per column method, score, threshold, drifted."""
+    from datetime import UTC, datetime
+
+    with _errors():
+        application = _app(config, log_level)
+        with application:
+            rows = [w for w in application.window_results(10_000) if w["results"]]
+        if window is not None:
+            try:
+                wanted = datetime.fromisoformat(window)
+            except ValueError:
+                typer.echo(f"driftd: --window {window!r} is not an ISO 8601 time", err=True)
+                raise typer.Exit(2) from None
+            if wanted.tzinfo is None:
+                wanted = wanted.replace(tzinfo=UTC)
+            rows = [w for w in rows if w["start"] == wanted]
+        if not rows:
+            typer.echo(
+                "driftd: no finalized window" + (f" starts at {window}" if window else ""), err=True
+            )
+            raise typer.Exit(1)
+        results = rows[-1]["results"]
+        if json:
+            typer.echo(_dump(results))
+            return
+        from driftd.progress import print_drift
+
+        print_drift(results)
+
+
+@app.command()
 def check(config: ConfigOpt = Path("driftd.yaml"), log_level: LogOpt = "WARNING") -> None:
     """Health check: exit 0 when healthy, 1 otherwise (printing why)."""
     with _errors():

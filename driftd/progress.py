@@ -85,3 +85,45 @@ def print_status(summary: dict[str, Any]) -> None:
             )
         else:
             console.print(f"job {job}: never run")
+
+
+def print_drift(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    drift = results["drift"]
+    console.print(
+        f"[bold]window {results['start']}[/] ({results['rows']} rows): "
+        + ("[red]dataset drift[/]" if drift["drifted"] else "no dataset drift")
+        + f", {drift['drifted_columns']}/{drift['columns_total']} columns drifted"
+        + f" (dataset drift at {drift['drift_share']:.0%})"
+    )
+    table = Table("column", "type", "method", "score", "threshold", "drifted", "basis")
+    for c in drift["columns"]:
+        score = "-" if c["score"] is None else f"{c['score']:.4g}"
+        table.add_row(
+            c["column"],
+            c["column_type"],
+            c["method"],
+            score,
+            f"{c['threshold']:.4g}",
+            "[red]yes[/]" if c["drifted"] else "no",
+            c["basis"],
+        )
+    console.print(table)
+    checks = Table("check", "column", "value", "threshold", "severity", "failed", "detail")
+    for q in results["quality"]:
+        value = "-" if q["value"] is None else f"{q['value']:.4g}"
+        checks.add_row(
+            q["check"],
+            q["column"] or "",
+            value,
+            f"{q['threshold']:.4g}",
+            q["severity"],
+            "[red]yes[/]" if q["failed"] else "no",
+            q["detail"],
+        )
+    console.print(checks)
+    if results.get("report"):
+        console.print(f"detail report: {results['report']}")
