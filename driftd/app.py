@@ -345,6 +345,9 @@ def _window_summary(results: Mapping[str, Any] | None) -> dict[str, Any] | None:
             {k: q[k] for k in ("check", "column", "value", "threshold", "severity")}
             for q in results["quality_failed"]
         ],
+        "multivariate_drift": [
+            m["detector"] for m in results.get("multivariate", []) if m["drifted"]
+        ],
         "report": results.get("report"),
     }
 
@@ -354,7 +357,8 @@ def summarize(start: datetime, results: Mapping[str, Any]) -> str:
     drift = results["drift"]
     columns = [c for c in drift["columns"] if c["drifted"]]
     failed = results["quality_failed"]
-    if not columns and not failed:
+    joint = [m for m in results.get("multivariate", []) if m["drifted"]]
+    if not columns and not failed and not joint:
         return ""
     parts = []
     if columns:
@@ -365,6 +369,11 @@ def summarize(start: datetime, results: Mapping[str, Any]) -> str:
         )
         more = f" and {len(columns) - 4} more" if len(columns) > 4 else ""
         parts.append(f"{head} in {len(columns)}/{drift['columns_total']} columns: {shown}{more}")
+    if joint:
+        parts.append(
+            "multivariate: "
+            + ", ".join(f"{m['detector']} {m['score']:.3g} vs {m['threshold']:.3g}" for m in joint)
+        )
     if failed:
         parts.append(
             "quality: "

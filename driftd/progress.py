@@ -112,6 +112,13 @@ def print_drift(results: dict[str, Any]) -> None:
             c["basis"],
         )
     console.print(table)
+    for m in results.get("multivariate", []):
+        score = "-" if m["score"] is None else f"{m['score']:.4g}"
+        console.print(
+            f"multivariate {m['detector']}: {score} (threshold {m['threshold']:.4g}, "
+            f"{m['n_current']} window rows vs {m['n_reference']} reference rows)"
+            + (" [red]drift[/]" if m["drifted"] else "")
+        )
     checks = Table("check", "column", "value", "threshold", "severity", "failed", "detail")
     for q in results["quality"]:
         value = "-" if q["value"] is None else f"{q['value']:.4g}"

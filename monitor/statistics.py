@@ -21,6 +21,12 @@ import orjson
 
 from monitor.drift.calibrate import Calibration, calibrate, size_bucket
 from monitor.drift.compare import reference_column, window_drift
+from monitor.drift.multivariate import (
+    Encoder,
+    MultivariateDrift,
+    Reconstruction,
+    domain_classifier,
+)
 from monitor.drift.profile import ReferenceProfile
 from monitor.drift.quality import QualityThresholds, window_checks
 from monitor.drift.samples import ReferenceColumn
@@ -56,6 +62,7 @@ class DriftSettings:
     drift_share: float = 0.5
     columns: Mapping[str, tuple[str, float | str | None]] = field(default_factory=dict)
     quality: QualityThresholds = field(default_factory=QualityThresholds)
+    multivariate: bool = True  # domain classifier and PCA reconstruction on row samples
 
 
 @dataclass
@@ -95,6 +102,7 @@ class StatisticsEngine:
         self.sample_size = sample_size
         self.batch_rows = batch_rows
         self._references: dict[str, ReferenceColumn] = {}
+        self._multivariate: tuple[Encoder, Reconstruction] | None = None
         self._calibrations: dict[tuple[str, str, int], Calibration] = {}
 
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
@@ -210,6 +218,7 @@ class StatisticsEngine:
         checks = window_checks(
             self.profile, state, expected_rows=expected_rows, thresholds=s.quality
         )
+        multivariate = self.multivariate(state)
         return {
             "start": start.isoformat(),
             "end": end.isoformat(),
@@ -218,7 +227,25 @@ class StatisticsEngine:
             "quality": [c.to_dict() for c in checks],
             "quality_failed": [c.to_dict() for c in checks if c.failed],
             "calibration": {name: c.to_dict() for name, c in used.items()},
+            "multivariate": [m.to_dict() for m in multivariate],
         }
+
+    def multivariate(self, state: WindowState) -> list[MultivariateDrift]:
+        """Domain-classifier and PCA-reconstruction drift of the window's row sample."""
+        reference = self.profile.sample
+        if not self.settings.multivariate or not reference or not state.sample:
+            return []
+        if self._multivariate is None:
+            schema = {n: c.kind for n, c in self.profile.columns.items() if n in reference}
+            encoder = Encoder(reference, schema)
+            self._multivariate = (encoder, Reconstruction(reference, encoder))
+        encoder, reconstruction = self._multivariate
+        current = {name: state.sample[name] for name in encoder.numeric + encoder.categorical}
+        rate = self.settings.false_alarm_rate
+        return [
+            domain_classifier(reference, current, encoder, false_alarm_rate=rate),
+            reconstruction.drift(current, false_alarm_rate=rate),
+        ]
 
     def _calibrated(self, name: str, kind: str, used: dict[str, Calibration]) -> Any:
         def threshold(method: str, n: int) -> float:

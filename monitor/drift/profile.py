@@ -65,12 +65,16 @@ class ReferenceProfile:
     model_version: str
     rows: int
     columns: dict[str, ColumnProfile]
+    # a uniform sample of whole reference rows (numeric as float64 with NaN, the rest as
+    # category text or None), for multivariate drift and detail reports
+    sample: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_version": self.model_version,
             "rows": self.rows,
             "columns": {name: _column_dict(c) for name, c in self.columns.items()},
+            "sample": {name: _sample_dict(v) for name, v in self.sample.items()},
         }
 
     @classmethod
@@ -79,6 +83,7 @@ class ReferenceProfile:
             model_version=data["model_version"],
             rows=data["rows"],
             columns={name: _column_from(c) for name, c in data["columns"].items()},
+            sample={name: _sample_from(v) for name, v in data.get("sample", {}).items()},
         )
 
 
@@ -89,12 +94,18 @@ def fit_profile(
     model_version: str,
     bins: int = 1000,
     max_values: int = 200_000,
+    sample_rows: int = 5000,
     seed: int = 0,
 ) -> ReferenceProfile:
     """Fit the profile of reference ``columns`` (name -> values, NaN/None for missing)."""
-    rows = {len(v) for v in columns.values()}
-    if len(rows) > 1:
-        raise ValueError(f"reference columns differ in length: {sorted(rows)}")
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"reference columns differ in length: {sorted(lengths)}")
+    rows = lengths.pop() if lengths else 0
+    picked = np.sort(
+        np.random.default_rng(seed).choice(rows, size=min(rows, sample_rows), replace=False)
+    )
+    sample: dict[str, np.ndarray] = {}
     profiles = {}
     for name, kind in schema.items():
         if name not in columns:
@@ -102,9 +113,18 @@ def fit_profile(
         values = columns[name]
         if kind is FeatureType.NUMERIC:
             profiles[name] = _fit_numeric(name, values, bins, max_values, seed)
+            chosen = np.asarray(values, dtype=np.float64)[picked]
+            sample[name] = np.where(np.isfinite(chosen), chosen, np.nan)
         else:
             profiles[name] = _fit_categorical(name, kind, values)
-    return ReferenceProfile(model_version, rows.pop() if rows else 0, profiles)
+            sample[name] = np.array(
+                [
+                    None if _missing(v) else category_text(v)
+                    for v in np.asarray(values, dtype=object)[picked]
+                ],
+                dtype=object,
+            )
+    return ReferenceProfile(model_version, rows, profiles, sample)
 
 
 def _fit_numeric(
@@ -160,6 +180,18 @@ def _fit_categorical(name: str, kind: FeatureType, raw: np.ndarray) -> ColumnPro
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
+
+
+def _sample_dict(values: np.ndarray) -> Any:
+    if values.dtype.kind == "f":
+        return encode_array(values)
+    return {"texts": values.tolist()}
+
+
+def _sample_from(data: Mapping[str, Any]) -> np.ndarray:
+    if "texts" in data:
+        return np.array(data["texts"], dtype=object)
+    return decode_array(data)
 
 
 def encode_array(array: np.ndarray) -> dict[str, str]:

@@ -151,10 +151,11 @@ def test_stationary_windows_rarely_alarm_with_calibrated_thresholds() -> None:
         repository=None,
         model="m",
         profile=profile,  # type: ignore[arg-type]
-        settings=DriftSettings(threshold=0.1),
+        settings=DriftSettings(threshold=0.1, multivariate=False),
     )
     start = datetime(2026, 1, 1, tzinfo=UTC)
     alarms = {"calibrated": [0, 0], "fixed": [0, 0]}  # [dataset alarms, column alarms]
+    joint = {"domain_classifier": 0, "pca_reconstruction": 0}
     for w in range(200):
         window = draw(rng, 150)
         state = partial(
@@ -163,9 +164,12 @@ def test_stationary_windows_rarely_alarm_with_calibrated_thresholds() -> None:
             profile,
         )
         for name, engine in (("calibrated", calibrated), ("fixed", fixed)):
-            drift = engine.window_results(state, start, start, 150)["drift"]
-            alarms[name][0] += drift["drifted"]
-            alarms[name][1] += drift["drifted_columns"]
+            results = engine.window_results(state, start, start, 150)
+            alarms[name][0] += results["drift"]["drifted"]
+            alarms[name][1] += results["drift"]["drifted_columns"]
+            for m in results["multivariate"]:
+                joint[m["detector"]] += m["drifted"]
     assert alarms["calibrated"][0] <= 4, alarms  # at most 2% of 200 windows
     assert alarms["calibrated"][1] <= 0.03 * 200 * len(SCHEMA), alarms
     assert alarms["fixed"][1] > 3 * max(alarms["calibrated"][1], 1), alarms
+    assert joint["domain_classifier"] <= 4 and joint["pca_reconstruction"] <= 4, joint
