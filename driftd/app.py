@@ -158,12 +158,21 @@ class App:
             data = orjson.loads(stored)
             if data.get("source") == fingerprint or st is None:
                 return ReferenceProfile.from_dict(data)
+        from monitor.statistics import PREDICTION, SCORE
+
         frame = self.reference_frame()
-        profile = fit_profile(
-            {name: frame[name].to_numpy() for name in self.schema if name in frame},
-            {name: kind for name, kind in self.schema.items() if name in frame},
-            model_version=reference.model_version,
-        )
+        columns = {name: frame[name].to_numpy() for name in self.schema if name in frame}
+        schema = {name: kind for name, kind in self.schema.items() if name in frame}
+        for pseudo, source, kind in (
+            (SCORE, reference.score_column, FeatureType.NUMERIC),
+            (PREDICTION, reference.prediction_column, FeatureType.CATEGORICAL),
+        ):
+            if source is None:
+                continue
+            if source not in frame:
+                raise ConfigError(f"reference: no column {source!r} in {reference.path}")
+            columns[pseudo], schema[pseudo] = frame[source].to_numpy(), kind
+        profile = fit_profile(columns, schema, model_version=reference.model_version)
         payload = {**profile.to_dict(), "source": fingerprint}
         self.statistics_repository.save_profile(
             self.model, reference.model_version, orjson.dumps(payload).decode()
@@ -345,6 +354,9 @@ def _window_summary(results: Mapping[str, Any] | None) -> dict[str, Any] | None:
             {k: q[k] for k in ("check", "column", "value", "threshold", "severity")}
             for q in results["quality_failed"]
         ],
+        "prediction_drift": [
+            c["column"] for c in results.get("prediction_drift", []) if c["drifted"]
+        ],
         "multivariate_drift": [
             m["detector"] for m in results.get("multivariate", []) if m["drifted"]
         ],
@@ -358,7 +370,8 @@ def summarize(start: datetime, results: Mapping[str, Any]) -> str:
     columns = [c for c in drift["columns"] if c["drifted"]]
     failed = results["quality_failed"]
     joint = [m for m in results.get("multivariate", []) if m["drifted"]]
-    if not columns and not failed and not joint:
+    outputs = [c for c in results.get("prediction_drift", []) if c["drifted"]]
+    if not columns and not failed and not joint and not outputs:
         return ""
     parts = []
     if columns:
@@ -369,6 +382,14 @@ def summarize(start: datetime, results: Mapping[str, Any]) -> str:
         )
         more = f" and {len(columns) - 4} more" if len(columns) > 4 else ""
         parts.append(f"{head} in {len(columns)}/{drift['columns_total']} columns: {shown}{more}")
+    if outputs:
+        parts.append(
+            "prediction drift: "
+            + ", ".join(
+                f"{c['column'][1:]} ({c['method']} {c['score']:.3g} vs {c['threshold']:.3g})"
+                for c in outputs
+            )
+        )
     if joint:
         parts.append(
             "multivariate: "

@@ -60,6 +60,10 @@ class ReferenceConfig(Section):
     path: Path
     target: str | None = None
     model_version: str = "reference"  # the model version the reference profile is for
+    # the model's outputs on the reference rows (e.g. a validation set), for prediction
+    # drift: the positive-class score and the served prediction
+    score_column: str | None = None
+    prediction_column: str | None = None
 
 
 class SourceConfig(Section):

@@ -74,13 +74,26 @@ class FoldReport:
         return {"rows": self.rows, "windows": sorted(w.isoformat() for w in self.windows)}
 
 
+SCORE = "@score"  # the model's output, profiled like a column when the reference has it
+PREDICTION = "@prediction"
+OUTPUTS = (SCORE, PREDICTION)
+
+
 def columns_of(rows: list[StoredRow], names: list[str]) -> dict[str, list[Any]]:
-    """Feature columns of stored rows (None where a row lacks the feature)."""
+    """Feature columns of stored rows (None where a row lacks the feature), and the
+    model's outputs under :data:`SCORE` and :data:`PREDICTION` when asked for."""
+    features_wanted = [n for n in names if n not in OUTPUTS]
     out: dict[str, list[Any]] = {name: [] for name in names}
     for row in rows:
         features = orjson.loads(row.features)
-        for name in names:
+        for name in features_wanted:
             out[name].append(features.get(name))
+    if SCORE in out:
+        out[SCORE] = [row.score for row in rows]
+    if PREDICTION in out:
+        out[PREDICTION] = [
+            None if row.prediction is None else orjson.loads(row.prediction) for row in rows
+        ]
     return out
 
 
@@ -207,14 +220,16 @@ class StatisticsEngine:
                 thresholds[name] = self._calibrated(name, str(column.kind), used)
             else:
                 thresholds[name] = threshold
+        features = [n for n in self.profile.columns if n not in OUTPUTS]
+        common: dict[str, Any] = {
+            "references": self.references(),
+            "methods": methods,
+            "thresholds": thresholds,
+        }
         drift = window_drift(
-            state,
-            self.profile,
-            references=self.references(),
-            methods=methods,
-            thresholds=thresholds,
-            drift_share=s.drift_share,
+            state, self.profile, drift_share=s.drift_share, only=features, **common
         )
+        outputs = window_drift(state, self.profile, only=OUTPUTS, **common)
         checks = window_checks(
             self.profile, state, expected_rows=expected_rows, thresholds=s.quality
         )
@@ -224,6 +239,7 @@ class StatisticsEngine:
             "end": end.isoformat(),
             "rows": predictions,
             "drift": drift.to_dict(),
+            "prediction_drift": [c.to_dict() for c in outputs.columns],
             "quality": [c.to_dict() for c in checks],
             "quality_failed": [c.to_dict() for c in checks if c.failed],
             "calibration": {name: c.to_dict() for name, c in used.items()},
@@ -236,7 +252,11 @@ class StatisticsEngine:
         if not self.settings.multivariate or not reference or not state.sample:
             return []
         if self._multivariate is None:
-            schema = {n: c.kind for n, c in self.profile.columns.items() if n in reference}
+            schema = {
+                n: c.kind
+                for n, c in self.profile.columns.items()
+                if n in reference and n not in OUTPUTS
+            }
             encoder = Encoder(reference, schema)
             self._multivariate = (encoder, Reconstruction(reference, encoder))
         encoder, reconstruction = self._multivariate

@@ -27,6 +27,8 @@ class StoredRow:
     id: str
     window_start: datetime
     features: str  # JSON object
+    prediction: str | None = None  # JSON value
+    score: float | None = None
 
 
 class StatisticsRepository:
@@ -69,7 +71,7 @@ class StatisticsRepository:
         p = schema.predictions
         with self.store.connect("reading predictions") as conn:
             rows = conn.execute(
-                select(p.c.pk, p.c.id, p.c.window_start, p.c.features)
+                select(p.c.pk, p.c.id, p.c.window_start, p.c.features, p.c.prediction, p.c.score)
                 .where(p.c.model == model, p.c.pk > position)
                 .order_by(p.c.pk)
                 .limit(limit)

@@ -33,6 +33,8 @@ model:
 reference:
   path: reference.csv
   target: {target}
+  score_column: score
+  prediction_column: prediction
 sources:
   predictions:
     - paths: ["logs/predictions-*.jsonl"]
@@ -77,15 +79,20 @@ def run_demo(
     prepare_workspace(workspace)
 
     out(f"driftd demo: card-fraud model, {days} simulated days, workspace {workspace}")
-    reference = data.make_reference(20_000, seed=seed)
-    reference.to_csv(workspace / "reference.csv", index=False)
-    model = data.train_baseline(reference, seed=seed)
+    training = data.make_reference(20_000, seed=seed)
+    model = data.train_baseline(training, seed=seed)
     (workspace / "models").mkdir()
     with open(workspace / "models" / "1.pkl", "wb") as fh:
         pickle.dump(model, fh)
+    # the reference is a held-out validation set with the model's outputs on it
+    reference = data.make_reference(10_000, seed=seed + 1000)
+    reference["score"] = data.score(model, reference)
+    reference["prediction"] = (reference["score"] >= 0.5).astype(int)
+    reference.to_csv(workspace / "reference.csv", index=False)
     out(
-        f"  reference: {len(reference)} transactions, {reference[data.TARGET].mean():.1%} fraud;"
-        " baseline model v1 trained"
+        f"  baseline model v1 trained on {len(training)} transactions "
+        f"({training[data.TARGET].mean():.1%} fraud); reference: {len(reference)} held-out "
+        "transactions with the model's scores"
     )
     config_path = workspace / "driftd.yaml"
     config_path.write_text(

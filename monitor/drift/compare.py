@@ -12,7 +12,7 @@ sample and are computed on the uniform sample of ``sample_size`` rows beyond tha
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -185,8 +185,9 @@ def window_drift(
     methods: Mapping[str, str] | None = None,
     thresholds: Mapping[str, Threshold] | None = None,
     drift_share: float = 0.5,
+    only: Collection[str] | None = None,
 ) -> DatasetDrift:
-    """Finalize a window's state: the drift of every profiled column."""
+    """Finalize a window's state: the drift of every profiled column (or of ``only``)."""
     methods = methods or {}
     thresholds = thresholds or {}
     references = references or {}
@@ -194,6 +195,8 @@ def window_drift(
     columns = []
     for name, column in profile.columns.items():
         if name not in state.columns or column.n == 0:
+            continue
+        if only is not None and name not in only:
             continue
         ref = references.get(name) or reference_column(column)
         values, basis = current_values(

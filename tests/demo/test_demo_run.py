@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,19 @@ def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: P
     assert ingestion["predictions"]["files"] == 2  # one log file per simulated day
     assert len(status["windows"]) == 8  # 48 hours in 6-hour windows
     assert all(w["predictions"] == 6 * 60 for w in status["windows"])
+    # drift is found where the stream drifts (hour 24), and nowhere before it
+    drift_start = START + timedelta(hours=24)
+    for window in status["windows"]:
+        stats = window["statistics"]
+        drifted = {c["column"] for c in stats["drifted_columns"]}
+        if window["start"] < drift_start:
+            assert not stats["dataset_drift"] and not drifted, window
+            assert not stats["prediction_drift"] and not stats["multivariate_drift"], window
+        else:
+            assert stats["dataset_drift"] and {"amount", "country"} <= drifted, window
+            assert stats["prediction_drift"] == ["@score"], window
+    reports = sorted((tmp_path / "ws" / "reports").iterdir())
+    assert [r.name for r in reports] == [f"drift-card-fraud-{drift_start:%Y%m%dT%H%M}.html"]
     narration = "\n".join(lines)
     assert "production starts drifting" in narration
     assert "duplicates skipped" in narration
