@@ -191,6 +191,7 @@ class App:
                 false_alarm_rate=drift.false_alarm_rate,
                 drift_share=drift.drift_share,
                 columns={n: (c.method, c.threshold) for n, c in drift.columns.items()},
+                importance=drift.importance,
             )
             self._engine = StatisticsEngine(
                 repository=self.statistics_repository,

@@ -138,6 +138,9 @@ class DriftConfig(Section):
     threshold: float | Literal["calibrated"] = "calibrated"
     false_alarm_rate: float = Field(0.01, gt=0, lt=0.5)  # target per column and window
     drift_share: float = Field(0.5, gt=0, le=1)  # dataset drift: share of drifted columns
+    # optional importance per feature (e.g. the model's feature importances): the share
+    # of drifted columns is weighted by it; features not named weigh 1
+    importance: dict[str, float] = {}
     sample_size: int = Field(5000, ge=100, le=1_000_000)  # rows kept per window
     columns: dict[str, ColumnDriftConfig] = {}
     report_rows: int = Field(50_000, ge=100)  # rows of each side in the HTML detail report
@@ -146,6 +149,14 @@ class DriftConfig(Section):
     reports: Literal["episode", "all", "none"] = "episode"
 
     _method = field_validator("method")(lambda cls, v: _check_method(v))
+
+    @field_validator("importance")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if not w >= 0}
+        if bad:
+            raise ValueError(f"importance weights must be >= 0: {bad}")
+        return v
 
 
 class JobSchedule(Section):

@@ -63,6 +63,7 @@ class DriftSettings:
     columns: Mapping[str, tuple[str, float | str | None]] = field(default_factory=dict)
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     multivariate: bool = True  # domain classifier and PCA reconstruction on row samples
+    importance: Mapping[str, float] = field(default_factory=dict)  # weights of the share
 
 
 @dataclass
@@ -227,7 +228,12 @@ class StatisticsEngine:
             "thresholds": thresholds,
         }
         drift = window_drift(
-            state, self.profile, drift_share=s.drift_share, only=features, **common
+            state,
+            self.profile,
+            drift_share=s.drift_share,
+            only=features,
+            weights=s.importance,
+            **common,
         )
         outputs = window_drift(state, self.profile, only=OUTPUTS, **common)
         checks = window_checks(

@@ -52,6 +52,9 @@ class ColumnDrift:
 class DatasetDrift:
     columns: list[ColumnDrift] = field(default_factory=list)
     drift_share: float = 0.5
+    # importance per column (e.g. the model's feature importances); columns not named
+    # weigh 1. Without weights the share is Evidently's plain share of columns.
+    weights: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def drifted_columns(self) -> int:
@@ -59,7 +62,10 @@ class DatasetDrift:
 
     @property
     def share(self) -> float:
-        return self.drifted_columns / len(self.columns) if self.columns else 0.0
+        """The (importance-weighted) share of drifted columns."""
+        total = sum(self.weights.get(c.column, 1.0) for c in self.columns)
+        drifted = sum(self.weights.get(c.column, 1.0) for c in self.columns if c.drifted)
+        return drifted / total if total > 0 else 0.0
 
     @property
     def drifted(self) -> bool:
@@ -73,6 +79,7 @@ class DatasetDrift:
             "columns_total": len(self.columns),
             "share": self.share,
             "drift_share": self.drift_share,
+            "weighted": bool(self.weights),
             "columns": [c.to_dict() for c in self.columns],
         }
 
@@ -186,6 +193,7 @@ def window_drift(
     thresholds: Mapping[str, Threshold] | None = None,
     drift_share: float = 0.5,
     only: Collection[str] | None = None,
+    weights: Mapping[str, float] | None = None,
 ) -> DatasetDrift:
     """Finalize a window's state: the drift of every profiled column (or of ``only``)."""
     methods = methods or {}
@@ -213,4 +221,4 @@ def window_drift(
                 basis=basis,
             )
         )
-    return DatasetDrift(columns, drift_share)
+    return DatasetDrift(columns, drift_share, weights or {})

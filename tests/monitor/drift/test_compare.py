@@ -323,3 +323,17 @@ def test_drift_beyond_the_unseen_cap_does_not_depend_on_the_merge_order() -> Non
     ab = by_column(window_drift(merge(a, b), profile))["country"]
     ba = by_column(window_drift(merge(b, a), profile))["country"]
     assert (ab.n_current, ab.score) == (ba.n_current, ba.score)
+
+
+def test_importance_weights_the_share_of_drifted_columns() -> None:
+    from monitor.drift.compare import ColumnDrift, DatasetDrift
+
+    def col(name: str, drifted: bool) -> ColumnDrift:
+        return ColumnDrift(name, "numeric", "wasserstein", 0.0, 0.1, drifted, "exact", 1, 1)
+
+    columns = [col("a", True), col("b", False), col("c", False), col("d", False)]
+    plain = DatasetDrift(columns, 0.5)
+    assert plain.share == 0.25 and not plain.drifted
+    weighted = DatasetDrift(columns, 0.5, {"a": 3.0})  # b, c, d weigh 1
+    assert weighted.share == 0.5 and weighted.drifted
+    assert weighted.to_dict()["weighted"] is True
