@@ -311,9 +311,10 @@ class App:
                 f"last successful ingest finished {_ago(now - last_ok.finished_at)} ago "
                 f"(limit {_ago(max_age)})"
             )
-        last = self.runs.last("ingest")
-        if last is not None and last.outcome == "failed":
-            problems.append(f"last ingest failed: {last.error}")
+        for job in self.jobs():
+            last = self.runs.last(job)
+            if last is not None and last.outcome == "failed":
+                problems.append(f"last {job} run ({last.pk}) failed: {last.error}")
         for run in self.runs.running():
             age = now - run.started_at
             if age > self.config.health.max_job_runtime:

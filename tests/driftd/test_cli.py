@@ -133,3 +133,20 @@ def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     for command in ("init", "run", "once", "ingest", "status", "check", "demo"):
         assert command in result.stdout
+
+
+def test_a_failing_job_makes_the_daemon_unhealthy_without_stopping_the_others(
+    workspace: Path,
+) -> None:
+    cfg = workspace / "driftd.yaml"
+    config = yaml.safe_load(cfg.read_text())
+    config["reference"] = {"path": "missing.csv"}  # statistics cannot run without it
+    cfg.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["once", "-c", str(cfg), "--json"])
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert out["ingest"]["outcome"] == "ok" and out["ingest"]["summary"]["rows"] == 55
+    assert out["statistics"]["outcome"] == "failed"
+    check = runner.invoke(app, ["check", "-c", str(cfg)])
+    assert check.exit_code == 1
+    assert "last statistics run" in check.stdout and "missing.csv" in check.stdout
