@@ -1,0 +1,1 @@
+"""driftd's shell: configuration, command line, daemon wiring and the demo."""

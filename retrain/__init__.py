@@ -1,0 +1,2 @@
+"""Retraining, gating, shadow scoring and promotion. Not implemented yet; the registry
+tables (model_versions, model_aliases) exist in :mod:`storage`."""
