@@ -97,9 +97,14 @@ def parse_ts(value: Any) -> datetime:
         ts = value
     else:
         raise Rejected(Reason.BAD_TS, f"timestamp must be text, got {type(value).__name__}")
+    if ts.tzinfo is UTC:
+        return ts
     if ts.tzinfo is None:
         return ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is no UTC time datetime can hold
+        raise Rejected(Reason.BAD_TS, f"timestamp out of range {str(value)[:64]!r}") from None
 
 
 def _record_id(obj: Mapping[str, Any], spec: RecordSpec) -> str:
@@ -111,6 +116,8 @@ def _record_id(obj: Mapping[str, Any], spec: RecordSpec) -> str:
     rid = str(rid)
     if len(rid) > spec.max_id_length:
         raise Rejected(Reason.BAD_ID, f"id longer than {spec.max_id_length} characters")
+    if "\x00" in rid:  # no database text type holds NUL (PostgreSQL refuses it)
+        raise Rejected(Reason.BAD_ID, "id contains a NUL character")
     return rid
 
 
@@ -141,9 +148,13 @@ def _feature_error(name: str, value: Any, kind: FeatureType | None) -> Rejected:
     expected = _EXPECTED.get(kind, "a number, text, true/false or null") if kind else None
     if expected is None:
         expected = "a number, text, true/false or null"
+    try:
+        shown = str(value)[:40]
+    except RecursionError:  # a list nested a thousand deep
+        shown = "..."
     return Rejected(
         Reason.BAD_FEATURE_TYPE,
-        f"feature {name!r}: expected {expected}, got {type(value).__name__} {str(value)[:40]!r}",
+        f"feature {name!r}: expected {expected}, got {type(value).__name__} {shown!r}",
     )
 
 
@@ -160,15 +171,22 @@ class _FeatureChecker:
         self.allowed = {name: _ALLOWED[kind] for name, kind in spec.schema.items()}
         self.good: set[tuple[Any, ...]] = set()
 
-    def __call__(self, features: Any) -> dict[str, Any]:
+    def text(self, features: Any) -> str:
+        """The features as JSON text for storage, once their types are checked."""
         if type(features) is not dict:
             raise Rejected(
                 Reason.MISSING_FEATURES,
                 f"{self.spec.fields.features!r} must be an object of features",
             )
         shape = (*features, *map(type, features.values()))
-        if shape in self.good:
-            return features
+        if shape not in self.good:
+            self._check(features, shape)
+        try:
+            return orjson.dumps(features).decode()
+        except orjson.JSONEncodeError as exc:  # an integer beyond 64 bits, from CSV
+            raise Rejected(Reason.BAD_FEATURE_TYPE, f"features cannot be stored: {exc}") from None
+
+    def _check(self, features: dict[str, Any], shape: tuple[Any, ...]) -> None:
         allowed = self.allowed
         for name, value in features.items():
             if type(value) not in allowed.get(name, _SCALARS):
@@ -176,7 +194,6 @@ class _FeatureChecker:
         if len(self.good) > 4096:
             self.good.clear()
         self.good.add(shape)
-        return features
 
 
 def find_non_finite(value: Any, path: str = "") -> str | None:
@@ -196,16 +213,29 @@ def find_non_finite(value: Any, path: str = "") -> str | None:
     return None
 
 
-def _features_of(
-    obj: Mapping[str, Any], spec: RecordSpec, check: _FeatureChecker
-) -> dict[str, Any]:
+def _label_text(value: Any, name: str) -> str | None:
+    """``model_version`` and ``variant`` as stored: text of at most 100 characters."""
+    if value is None:
+        return None
+    text = value if type(value) is str else str(value)
+    if len(text) > 100 or "\x00" in text:
+        raise Rejected(Reason.BAD_ID, f"{name!r} must be text of at most 100 characters")
+    return text
+
+
+def _features_of(obj: Mapping[str, Any], spec: RecordSpec) -> Any:
     features = obj.get(spec.fields.features)
-    if features is None and spec.schema:
+    if features is None and spec.schema and spec.fields.features not in obj:
         # flat records (CSV, Parquet, flat JSON): the schema names the feature columns
+        if not any(name in obj for name in spec.schema):
+            raise Rejected(
+                Reason.MISSING_FEATURES,
+                f"no {spec.fields.features!r} object and none of the schema's features",
+            )
         features = {name: obj.get(name) for name in spec.schema}
     if features is None:
         raise Rejected(Reason.MISSING_FEATURES, f"no {spec.fields.features!r} object")
-    return check(features)
+    return features
 
 
 def _check_score(value: Any) -> float | None:
@@ -213,56 +243,80 @@ def _check_score(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Rejected(Reason.BAD_SCORE, f"score must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise Rejected(Reason.NON_FINITE, f"score is {value!r}")
     if not 0.0 <= value <= 1.0:
         raise Rejected(Reason.BAD_SCORE, f"score {value!r} is not a probability in [0, 1]")
     return float(value)
 
 
-def _dump(value: Any) -> str:
-    return orjson.dumps(value).decode()
+def _dump(value: Any, reason: Reason, what: str) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:  # an integer beyond 64 bits, nesting beyond 254
+        raise Rejected(reason, f"{what} cannot be stored as JSON: {exc}") from None
+
+
+def _dump_prediction(value: Any) -> str:
+    if type(value) is int and -(2**63) <= value < 2**64:
+        return str(value)  # what orjson.dumps writes, for a fraction of the cost
+    return _dump(value, Reason.MISSING_PREDICTION, "prediction")
 
 
 WindowFn = Callable[[datetime], datetime]
 
 
 def prediction_parser(spec: RecordSpec, window_of: WindowFn) -> Callable[[Any], dict[str, Any]]:
-    """A function from a parsed record to a ``predictions`` row (without ``model``)."""
+    """A function from a parsed record to a ``predictions`` row (without ``model``).
+
+    The hot path of ingestion, so the common case of a field (a text id, a float score)
+    is checked inline; anything else goes through the checks :func:`label_parser` uses
+    too, which also word the errors.
+    """
     f = spec.fields
-    check = _FeatureChecker(spec)
+    features_text = _FeatureChecker(spec).text
+    id_key, ts_key, features_key, score_key = f.id, f.ts, f.features, f.score
+    max_id = spec.max_id_length
 
     def parse(obj: Any) -> dict[str, Any]:
         if not isinstance(obj, dict):
             raise Rejected(Reason.NOT_AN_OBJECT, f"record is a {type(obj).__name__}")
-        rid = _record_id(obj, spec)
-        ts = _record_ts(obj, spec)
-        features = _features_of(obj, spec, check)
+        rid = obj.get(id_key)
+        if type(rid) is not str or not 0 < len(rid) <= max_id or "\x00" in rid:
+            rid = _record_id(obj, spec)
+        ts = obj.get(ts_key)
+        ts = _record_ts(obj, spec) if ts is None else parse_ts(ts)
+        features = obj.get(features_key)
+        features = features_text(_features_of(obj, spec) if features is None else features)
         prediction = obj.get(f.prediction)
         probabilities = obj.get(f.probabilities)
         if prediction is None and probabilities is None:
             raise Rejected(Reason.MISSING_PREDICTION, f"no {f.prediction!r} field")
         if isinstance(prediction, float) and not math.isfinite(prediction):
             raise Rejected(Reason.NON_FINITE, f"prediction is {prediction!r}")
-        score = _check_score(obj.get(f.score))
+        score = obj.get(score_key)
+        if type(score) is not float or not 0.0 <= score <= 1.0:
+            score = _check_score(score)
         if probabilities is not None:
             if not isinstance(probabilities, dict) or not all(
                 isinstance(p, int | float) and not isinstance(p, bool) and math.isfinite(p)
                 for p in probabilities.values()
             ):
                 raise Rejected(Reason.BAD_SCORE, "probabilities must map class -> finite number")
-        version = obj.get(f.model_version)
-        variant = obj.get(f.variant)
+        version = _label_text(obj.get(f.model_version), f.model_version)
+        variant = _label_text(obj.get(f.variant), f.variant)
         return {
             "id": rid,
             "ts": ts,
             "window_start": window_of(ts),
-            "model_version": None if version is None else str(version),
-            "variant": None if variant is None else str(variant),
-            "features": _dump(features),
-            "prediction": None if prediction is None else _dump(prediction),
+            "model_version": version,
+            "variant": variant,
+            "features": features,
+            "prediction": None if prediction is None else _dump_prediction(prediction),
             "score": score,
-            "probabilities": None if probabilities is None else _dump(probabilities),
+            "probabilities": None
+            if probabilities is None
+            else _dump(probabilities, Reason.BAD_SCORE, "probabilities"),
         }
 
     return parse
@@ -284,6 +338,6 @@ def label_parser(spec: RecordSpec) -> Callable[[Any], dict[str, Any]]:
             raise Rejected(Reason.NON_FINITE, f"label is {label!r}")
         if isinstance(label, dict | list):
             raise Rejected(Reason.MISSING_LABEL, "label must be a single value")
-        return {"id": rid, "ts": ts, "label": _dump(label)}
+        return {"id": rid, "ts": ts, "label": _dump(label, Reason.MISSING_LABEL, "label")}
 
     return parse

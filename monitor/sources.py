@@ -78,6 +78,8 @@ class Line(NamedTuple):
 
 @dataclass(frozen=True)
 class LineChunk:
+    """Lines for one unit of work; the list is the consumer's (it may clear it when done)."""
+
     lines: list[Line]
     end_offset: int  # offset just after the chunk's last newline
     end_line: int  # number of lines consumed once this chunk is committed
@@ -122,6 +124,9 @@ def read_lines(
             pos += nl + 1
             consumed = pos
             data = block[nl + 1 :]
+            if len(lines) >= chunk_lines:
+                yield LineChunk(lines, consumed, number)
+                lines = []
         else:
             data = data + block if data else block
         start = 0
@@ -129,7 +134,7 @@ def read_lines(
             number += 1
             at = pos + start
             if nl - start > max_line_bytes:
-                lines.append(Line(number, at, data[start : start + 200], too_long=True))
+                lines.append(Line(number, at, data[start : min(nl, start + 200)], too_long=True))
             else:
                 raw = data[start:nl]
                 if raw.endswith(b"\r"):

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select, text
 
-import storage.ingest
 from storage import schema
 from storage.errors import StorageError
 from storage.ingest import Checkpoint, Chunk, IngestRepository
@@ -126,19 +125,7 @@ def test_rows_are_stored_as_given(store: Store) -> None:
         assert got[row["id"]]["model"] == "churn"
 
 
-def test_rows_are_stored_whatever_the_key_order(
-    store: Store, request: pytest.FixtureRequest
-) -> None:
-    if store.dialect == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: storage.ingest._sqlite_insert_new takes the column names from "
-                "rows[0] and every row's values positionally (row.values()), so a row whose "
-                "keys are in another order is written into the wrong columns: silently "
-                "when both are text (model_version <-> variant here)",
-            )
-        )
+def test_rows_are_stored_whatever_the_key_order(store: Store) -> None:
     first = prediction("r1", T0, model_version="3", variant="champion")
     second = prediction("r2", T0, model_version="4", variant="challenger")
     keys = list(second)
@@ -190,19 +177,6 @@ def test_duplicates_of_stored_rows_are_counted_and_not_rewritten(store: Store) -
     assert sorted(r.id for r in got) == ["req-1", "req-2", "req-3"]
     assert next(r.score for r in got if r.id == "req-1") == 0.1
     assert result.windows == {T0: 1}
-
-
-def test_duplicate_lookup_works_across_id_batches(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(storage.ingest, "ID_BATCH", 3)
-    repo = IngestRepository(store)
-    rows = [prediction(f"req-{i}", T0 + timedelta(seconds=i)) for i in range(10)]
-    repo.commit(chunk(rows[:7]), now=NOW)
-    result = repo.commit(chunk(rows), now=NOW)
-
-    assert (result.inserted, result.duplicates) == (3, 7)
-    assert len(stored(store, schema.predictions)) == 10
 
 
 def test_chunk_of_only_duplicates_still_advances_the_checkpoint(store: Store) -> None:
@@ -412,13 +386,6 @@ def test_an_unexpected_error_rolls_back_and_propagates(
     assert snapshot(store) == {t: [] for t in snapshot(store)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a row the database refuses is not a StorageError. SQLite's INSERT OR "
-    "IGNORE also ignores NOT NULL violations, so the row is silently dropped and counted "
-    "as a duplicate; PostgreSQL's COPY runs on the raw psycopg connection, so the "
-    "psycopg error escapes Store.transaction untranslated",
-)
 def test_a_row_the_database_refuses_fails_the_chunk(store: Store) -> None:
     rows = [prediction("r1", T0, features=None), prediction("r2", T0)]
     with pytest.raises(StorageError):
@@ -477,13 +444,6 @@ def test_timestamps_can_be_filtered_on(store: Store) -> None:
         assert list(ids) == ["r2", "r3", "r4"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: UTCDateTime refuses naive datetimes, but the bulk paths bypass it: "
-    "SQLite's _sqlite_time calls astimezone(UTC) on the naive value (read as the "
-    "machine's local time) and PostgreSQL's COPY sends it as a timestamp the server "
-    "reads in the session time zone, so a naive ts is silently stored",
-)
 def test_a_naive_timestamp_is_refused(store: Store) -> None:
     naive = datetime(2026, 11, 28, 10, 0)
     with pytest.raises(StorageError):
