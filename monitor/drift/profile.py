@@ -74,7 +74,7 @@ class ReferenceProfile:
             "model_version": self.model_version,
             "rows": self.rows,
             "columns": {name: _column_dict(c) for name, c in self.columns.items()},
-            "sample": {name: _sample_dict(v) for name, v in self.sample.items()},
+            "sample": {name: encode_values(v) for name, v in self.sample.items()},
         }
 
     @classmethod
@@ -83,7 +83,7 @@ class ReferenceProfile:
             model_version=data["model_version"],
             rows=data["rows"],
             columns={name: _column_from(c) for name, c in data["columns"].items()},
-            sample={name: _sample_from(v) for name, v in data.get("sample", {}).items()},
+            sample={name: decode_values(v) for name, v in data.get("sample", {}).items()},
         )
 
 
@@ -182,13 +182,14 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _sample_dict(values: np.ndarray) -> Any:
+def encode_values(values: np.ndarray) -> Any:
+    """A sample column for JSON: float64 as base64, labels as a list of text or null."""
     if values.dtype.kind == "f":
         return encode_array(values)
     return {"texts": values.tolist()}
 
 
-def _sample_from(data: Mapping[str, Any]) -> np.ndarray:
+def decode_values(data: Mapping[str, Any]) -> np.ndarray:
     if "texts" in data:
         return np.array(data["texts"], dtype=object)
     return decode_array(data)

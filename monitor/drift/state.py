@@ -27,7 +27,9 @@ from monitor.drift.profile import (
     ReferenceProfile,
     category_text,
     decode_array,
+    decode_values,
     encode_array,
+    encode_values,
 )
 
 MAX_UNSEEN = 100  # unseen categories remembered per column (the lexicographically smallest
@@ -79,7 +81,7 @@ class WindowState:
             "rows": self.rows,
             "sample_size": self.sample_size,
             "sample_keys": encode_array(self.sample_keys),
-            "sample": {k: _encode_values(self.sample[k]) for k in sorted(self.sample)},
+            "sample": {k: encode_values(self.sample[k]) for k in sorted(self.sample)},
             "columns": {k: _column_dict(self.columns[k]) for k in sorted(self.columns)},
         }
 
@@ -89,7 +91,7 @@ class WindowState:
             rows=data["rows"],
             sample_size=data["sample_size"],
             sample_keys=decode_array(data["sample_keys"]),
-            sample={k: _decode_values(v) for k, v in data["sample"].items()},
+            sample={k: decode_values(v) for k, v in data["sample"].items()},
             columns={k: _column_from(c) for k, c in data["columns"].items()},
         )
 
@@ -263,18 +265,6 @@ def _pick(fn: Any, a: float | None, b: float | None) -> float | None:
     if b is None:
         return a
     return float(fn(a, b))
-
-
-def _encode_values(values: np.ndarray) -> Any:
-    if values.dtype.kind == "f":
-        return encode_array(values)
-    return {"texts": values.tolist()}
-
-
-def _decode_values(data: Mapping[str, Any]) -> np.ndarray:
-    if "texts" in data:
-        return np.array(data["texts"], dtype=object)
-    return decode_array(data)
 
 
 def _column_dict(c: ColumnState) -> dict[str, Any]:
