@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -191,4 +192,15 @@ def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) ->
         )
     problems = app.health()
     out("health: " + ("ok" if not problems else "; ".join(problems)))
-    out(f"next: driftd status -c {app.config.config_path}")
+    out(f"next: {_command()} status -c {app.config.config_path}")
+
+
+def _command() -> str:
+    """How to call driftd again: the running executable (e.g. .venv/bin/driftd)."""
+    program = Path(sys.argv[0])
+    if program.name != "driftd":
+        return "driftd"
+    try:
+        return str(program.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(program)
