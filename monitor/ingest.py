@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, BinaryIO, Literal, Protocol
 
 import orjson
@@ -512,7 +512,3 @@ class Ingestor:
                 cp.file_key, path, head_fingerprint(fd, HEAD_BYTES), group + 1, line
             )
             yield chunk
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

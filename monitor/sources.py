@@ -15,7 +15,6 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 logger = logging.getLogger(__name__)
@@ -155,12 +154,3 @@ def read_lines(
             data = b""
     if lines:
         yield LineChunk(lines, consumed, number)
-
-
-def open_file(path: str | Path) -> BinaryIO | None:
-    """The file opened for binary reading, or None when it vanished meanwhile."""
-    try:
-        return open(path, "rb")  # noqa: SIM115 - closed by the caller
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        logger.warning("cannot open %s: %s", path, exc)
-        return None

@@ -66,13 +66,6 @@ class ChunkResult:
     windows: dict[datetime, int]  # window start -> rows inserted into it
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    """A dialect INSERT that silently skips rows violating a unique constraint."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
 def _upsert(conn: Connection, table: Table, keys: Sequence[str], update: dict[str, Any]) -> Any:
     module = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = module.insert(table)

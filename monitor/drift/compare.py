@@ -23,6 +23,15 @@ from monitor.drift.profile import ColumnProfile, ReferenceProfile
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import ColumnState, WindowState
 
+
+def finite_dict(result: Any) -> dict[str, Any]:
+    """A result dataclass as a dict for JSON, NaN and infinities as None."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v
+        for k, v in asdict(result).items()
+    }
+
+
 OTHER_UNSEEN = "(other unseen values)"
 Threshold = float | None | Callable[[str, int], float | None]
 
@@ -42,10 +51,7 @@ class ColumnDrift:
     n_current: int
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if not math.isfinite(self.score):
-            out["score"] = None
-        return out
+        return finite_dict(self)
 
 
 @dataclass(frozen=True)

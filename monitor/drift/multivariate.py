@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from monitor.drift.compare import finite_dict
 from monitor.records import FeatureType
 
 MIN_ROWS = 50
@@ -40,10 +41,7 @@ class MultivariateDrift:
     n_current: int
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if not math.isfinite(self.score):
-            out["score"] = None
-        return out
+        return finite_dict(self)
 
 
 class Encoder:

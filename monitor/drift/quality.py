@@ -9,10 +9,10 @@ records quarantined at ingestion.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from monitor.drift.compare import finite_dict
 from monitor.drift.profile import ColumnProfile, ReferenceProfile
 from monitor.drift.state import ColumnState, WindowState
 
@@ -38,10 +38,7 @@ class Check:
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if isinstance(self.value, float) and not math.isfinite(self.value):
-            out["value"] = None
-        return out
+        return finite_dict(self)
 
 
 def _share(part: int, whole: int) -> float:
