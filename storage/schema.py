@@ -31,7 +31,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
-    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -209,30 +208,45 @@ incidents = Table(
     Column("scope", String(200), nullable=False),
     Column("state", String(20), nullable=False),  # open, resolved
     Column("severity", String(20), nullable=False),
+    Column("summary", Text, nullable=False),  # one line: what fired, latest
     Column("opened_at", TS, nullable=False),
     Column("last_seen_at", TS, nullable=False),
-    Column("last_notified_at", TS),
-    Column("resolved_at", TS),
+    Column("last_window", TS),  # the latest window it fired in (window rules)
     Column("clear_streak", Integer, nullable=False, default=0),
-    Column("details", Text),  # JSON
-    Column("channel", String(100)),
-    Column("message_ts", String(50)),  # Slack ts of the first message (thread root)
+    Column("last_notified_at", TS),
+    Column("notified_severity", String(20)),
+    Column("suppressed", String(200)),  # why it is not sent: silenced by N, inhibited by R
+    Column("root_pk", BigInteger),  # the outbox message that first announced it
+    Column("resolved_at", TS),
+    Column("details", Text),  # JSON: value, threshold, method, report, ...
 )
-Index("ix_incidents_key", incidents.c.model, incidents.c.rule, incidents.c.scope)
+# one open incident per key
+Index(
+    "uq_incidents_open_key",
+    incidents.c.model,
+    incidents.c.rule,
+    incidents.c.scope,
+    unique=True,
+    sqlite_where=incidents.c.state == "open",
+    postgresql_where=incidents.c.state == "open",
+)
+Index("ix_incidents_model_state", incidents.c.model, incidents.c.state)
 
 alert_outbox = Table(
     "alert_outbox",
     metadata,
     Column("pk", PK, primary_key=True, autoincrement=True),
-    Column("incident_pk", BigInteger, ForeignKey("incidents.pk")),
-    Column("kind", String(20), nullable=False),  # notify, update, resolve, test
-    Column("payload", Text, nullable=False),  # JSON
+    Column("model", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),  # notify, update, test
+    Column("root_pk", BigInteger),  # update: the message whose thread it goes to
+    Column("payload", Text, nullable=False),  # JSON: the alert, rendered by the sink
     Column("status", String(20), nullable=False),  # pending, sent, failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", TS, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("sent_at", TS),
-    Column("delivery_ref", String(100)),
+    Column("channel", String(100)),  # where it was delivered (Slack channel id)
+    Column("delivery_ref", String(100)),  # Slack message ts
     Column("last_error", Text),
 )
 Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.next_attempt_at)
@@ -241,13 +255,14 @@ silences = Table(
     "silences",
     metadata,
     Column("pk", PK, primary_key=True, autoincrement=True),
-    Column("model", String(200)),
-    Column("rule", String(100)),
-    Column("scope", String(200)),
+    Column("model", String(200), nullable=False),  # "*" for every model
+    Column("rule", String(100), nullable=False),  # shell-style patterns
+    Column("scope", String(200), nullable=False),
     Column("starts_at", TS, nullable=False),
     Column("ends_at", TS, nullable=False),
-    Column("comment", Text),
+    Column("comment", Text, nullable=False),
     Column("created_by", String(100)),
+    Column("created_at", TS, nullable=False),
 )
 
 review_items = Table(
