@@ -1,0 +1,261 @@
+"""Signals: what fired in one evaluation, before incidents and notifications.
+
+An :class:`Evaluation` is one look at one model: a window's statistics, a job run, an
+ingestion run. It says which rules it covered and which of them fired (as
+:class:`Signal`). A rule it covered that did not fire for a scope counts as *clear* for
+that scope; that is how incidents resolve. Rules a look did not cover are left alone.
+
+The functions here turn driftd's results into evaluations; they are pure.
+Inhibition is decided here too: an ingestion or data-quality failure in a window
+suppresses the drift signals it would explain (the whole window's for a window-level
+failure such as row volume or quarantine rate, the column's for a column check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Severity = Literal["info", "warning", "critical"]
+RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+# rules
+COLUMN_DRIFT = "column_drift"
+DATASET_DRIFT = "dataset_drift"
+PREDICTION_DRIFT = "prediction_drift"
+MULTIVARIATE_DRIFT = "multivariate_drift"
+QUALITY = "data_quality"
+PERFORMANCE = "performance"
+ESTIMATED_PERFORMANCE = "estimated_performance"
+CONCEPT_DRIFT = "concept_drift"
+INGESTION = "ingestion"
+QUARANTINE = "quarantine"
+JOB_FAILED = "job_failed"
+RETRAINING = "retraining"
+PROMOTION = "promotion"
+
+# the order rules are listed in a message: causes and the broadest first
+ORDER = (
+    INGESTION,
+    JOB_FAILED,
+    QUARANTINE,
+    QUALITY,
+    PERFORMANCE,
+    CONCEPT_DRIFT,
+    ESTIMATED_PERFORMANCE,
+    DATASET_DRIFT,
+    PREDICTION_DRIFT,
+    MULTIVARIATE_DRIFT,
+    COLUMN_DRIFT,
+    RETRAINING,
+    PROMOTION,
+)
+
+DRIFT_RULES = frozenset({COLUMN_DRIFT, DATASET_DRIFT, PREDICTION_DRIFT, MULTIVARIATE_DRIFT})
+WINDOW_RULES = DRIFT_RULES | {QUALITY}
+
+ACTIONS: dict[str, str] = {
+    COLUMN_DRIFT: "Check the upstream source of the drifted features; open the detail report.",
+    DATASET_DRIFT: "Many inputs moved at once: check for a pipeline change, then consider "
+    "retraining on recent data.",
+    PREDICTION_DRIFT: "The model's outputs moved: compare the decision rate with the business "
+    "and check the inputs that drifted.",
+    MULTIVARIATE_DRIFT: "The joint distribution moved: look for changed feature interactions "
+    "in the detail report.",
+    QUALITY: "Fix the data before trusting drift or performance figures for this window.",
+    PERFORMANCE: "The model got worse on labelled data: review the error samples and retrain.",
+    ESTIMATED_PERFORMANCE: "Performance is estimated to drop before labels arrive: watch the "
+    "label-based figures and the review queue.",
+    CONCEPT_DRIFT: "The error rate changed: review recent errors; retraining is suggested.",
+    INGESTION: "driftd could not ingest: check the log paths and the database.",
+    QUARANTINE: "Many malformed records: check the producer; `driftd status` lists reasons.",
+    JOB_FAILED: "A driftd job failed: `driftd check` shows the error.",
+    RETRAINING: "See the retraining report.",
+    PROMOTION: "A model version changed: confirm the new champion behaves.",
+}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One firing rule for one scope (a column, a detector, a job ...)."""
+
+    rule: str
+    scope: str
+    severity: Severity
+    summary: str
+    value: float | None = None
+    threshold: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    inhibited_by: str | None = None  # a signal of the same look that explains this one
+
+    @property
+    def rank(self) -> int:
+        return RANK[self.severity]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One look at one model: the rules it covered and the signals that fired."""
+
+    model: str
+    covers: frozenset[str]
+    signals: tuple[Signal, ...] = ()
+    window: datetime | None = None  # the window looked at, for window rules
+    # the scopes the look covered, when not every scope of its rules (None: all)
+    scopes: frozenset[str] | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)  # report, coverage, impact
+
+
+def _is_p_value(method: str) -> bool:
+    from monitor.drift.methods import METHODS
+
+    spec = METHODS.get(method)
+    return spec is not None and spec.kind == "p_value"
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def window_evaluation(model: str, results: Mapping[str, Any]) -> Evaluation:
+    """The signals of one window's statistics (see :mod:`monitor.statistics`)."""
+    window = datetime.fromisoformat(results["start"])
+    signals: list[Signal] = []
+    quality = [q for q in results.get("quality_failed", [])]
+    whole_window = next((q for q in quality if q["column"] is None), None)
+    by_column = {q["column"]: q for q in quality if q["column"] is not None}
+
+    def inhibitor(column: str | None) -> str | None:
+        if whole_window is not None:
+            return f"{QUALITY}/{whole_window['check']}"
+        if column is not None and column in by_column:
+            return f"{QUALITY}/{by_column[column]['check']}:{column}"
+        return None
+
+    for q in quality:
+        scope = q["check"] if q["column"] is None else f"{q['check']}:{q['column']}"
+        where = f" in {q['column']}" if q["column"] else ""
+        detail = f" ({q['detail']})" if q.get("detail") else ""
+        signals.append(
+            Signal(
+                QUALITY,
+                scope,
+                q["severity"],
+                f"{q['check']}{where}: {_fmt(q['value'])} vs {_fmt(q['threshold'])}{detail}",
+                q["value"],
+                q["threshold"],
+                {"check": q["check"], "column": q["column"]},
+            )
+        )
+
+    drift = results["drift"]
+    drifted = [c for c in drift["columns"] if c["drifted"]]
+    if drift["drifted"]:
+        signals.append(
+            Signal(
+                DATASET_DRIFT,
+                "dataset",
+                "critical",
+                f"{len(drifted)} of {drift['columns_total']} columns drifted "
+                f"(share {drift['share']:.2f})",
+                drift["share"],
+                drift["drift_share"],
+                {"columns": [c["column"] for c in drifted]},
+                inhibited_by=inhibitor(None),
+            )
+        )
+    for c in drifted:
+        score, threshold = c["score"], c["threshold"]
+        # far past the threshold, in the direction the method alarms, is critical
+        far = (
+            score is not None
+            and threshold is not None
+            and (score <= threshold / 100 if _is_p_value(c["method"]) else score >= 2 * threshold)
+        )
+        signals.append(
+            Signal(
+                COLUMN_DRIFT,
+                c["column"],
+                "critical" if far else "warning",
+                f"{c['column']}: {c['method']} {_fmt(score)} vs {_fmt(threshold)}",
+                score,
+                threshold,
+                {"method": c["method"]},
+                inhibited_by=inhibitor(c["column"]),
+            )
+        )
+    for c in results.get("prediction_drift", []):
+        if c["drifted"]:
+            name = c["column"].lstrip("@")
+            signals.append(
+                Signal(
+                    PREDICTION_DRIFT,
+                    name,
+                    "warning",
+                    f"{name}: {c['method']} {_fmt(c['score'])} vs {_fmt(c['threshold'])}",
+                    c["score"],
+                    c["threshold"],
+                    {"method": c["method"]},
+                    inhibited_by=inhibitor(None),
+                )
+            )
+    for m in results.get("multivariate", []):
+        if m["drifted"]:
+            signals.append(
+                Signal(
+                    MULTIVARIATE_DRIFT,
+                    m["detector"],
+                    "warning",
+                    f"{m['detector']}: {_fmt(m['score'])} vs {_fmt(m['threshold'])}",
+                    m["score"],
+                    m["threshold"],
+                    inhibited_by=inhibitor(None),
+                )
+            )
+    context = {
+        "window_end": results.get("end"),
+        "rows": results.get("rows"),
+        "report": results.get("report"),
+    }
+    if "label_coverage" in results:
+        context["label_coverage"] = results["label_coverage"]
+    return Evaluation(model, WINDOW_RULES, tuple(signals), window, context=context)
+
+
+def run_evaluation(model: str, job: str, outcome: str, error: str | None = None) -> Evaluation:
+    """A finished job run: a failure fires ``job_failed`` (``ingestion`` for ingest)."""
+    rule = INGESTION if job == "ingest" else JOB_FAILED
+    signals: tuple[Signal, ...] = ()
+    if outcome == "failed":
+        signals = (Signal(rule, job, "critical", f"job {job} failed: {error or 'no detail'}"),)
+    return Evaluation(model, frozenset({rule}), signals, context={"job": job})
+
+
+def quarantine_evaluation(
+    model: str, quarantined: Mapping[str, Mapping[str, int]], rows: Mapping[str, int], limit: float
+) -> Evaluation:
+    """An ingestion run's quarantine share per source, against ``limit``.
+
+    ``quarantined`` maps a source to its counts per reason; ``rows`` to rows stored.
+    Runs that read nothing say nothing about a source (it stays as it was).
+    """
+    signals = []
+    looked = frozenset(s for s in set(quarantined) | set(rows) if quarantined.get(s) or rows.get(s))
+    for source, reasons in quarantined.items():
+        bad = sum(reasons.values())
+        total = bad + rows.get(source, 0)
+        if total and bad / total > limit:
+            top = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda x: -x[1])[:3])
+            signals.append(
+                Signal(
+                    QUARANTINE,
+                    source,
+                    "warning",
+                    f"{source}: {bad} of {total} records quarantined ({bad / total:.1%}): {top}",
+                    bad / total,
+                    limit,
+                )
+            )
+    return Evaluation(model, frozenset({QUARANTINE}), tuple(signals), scopes=looked)
