@@ -6,7 +6,7 @@ The CLI builds one :class:`App` per command; the daemon receives its jobs from h
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -16,7 +16,8 @@ from driftd.daemon import Daemon, JobFn
 from monitor.ingest import Ingestor, IngestReport, Progress, Source
 from monitor.records import FeatureType, RecordSpec
 from monitor.windows import TimeWindows
-from storage.errors import ConfigError, DriftdError
+from storage.alerts import AlertRepository
+from storage.errors import AlertDeliveryError, ConfigError, DriftdError
 from storage.ingest import IngestRepository
 from storage.runs import FAILED, OK, RunLog
 from storage.statistics import StatisticsRepository
@@ -29,9 +30,19 @@ logger = logging.getLogger(__name__)
 class App:
     """One configured driftd: its store, sources, jobs and health."""
 
-    def __init__(self, config: Config, *, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        sink: Any = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.store = store or Store(config.storage_url)
+        self.alert_repository = AlertRepository(self.store)
+        self._sink = sink
         self.runs = RunLog(self.store)
         self.status_queries = StatusQueries(self.store)
         self.repository = IngestRepository(self.store)
@@ -209,6 +220,9 @@ class App:
         reports = self.config.drift.reports
         results = engine.finalize(report=None if reports == "none" else self._report)
         drifted = sorted(start.isoformat() for start, r in results.items() if r["drift"]["drifted"])
+        from alerts.signals import window_evaluation
+
+        alerts = self.alert([window_evaluation(self.model, r) for _, r in sorted(results.items())])
         return {
             **folded.to_dict(),
             "finalized": len(results),
@@ -216,7 +230,120 @@ class App:
             "window_summaries": [
                 line for start, r in sorted(results.items()) if (line := summarize(start, r))
             ],
+            "alerts": alerts,
         }
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def sink(self) -> Any:
+        """Where alerts go: Slack with a bot token and a channel, else a Slack webhook,
+        else the console (log)."""
+        if self._sink is None:
+            from alerts.sinks import ConsoleSink, SlackSink, WebhookSink, web_clients
+
+            slack, secrets = self.config.alerts.slack, self.config.secrets
+            if slack.channel and secrets.slack_bot_token is not None:
+                client, poster = web_clients(
+                    secrets.slack_bot_token.get_secret_value(),
+                    base_url=slack.base_url,
+                    timeout=slack.timeout,
+                )
+                self._sink = SlackSink(client=client, poster=poster, channel=slack.channel)
+            elif secrets.slack_webhook_url is not None:
+                self._sink = WebhookSink(
+                    secrets.slack_webhook_url.get_secret_value(), timeout=slack.timeout
+                )
+            else:
+                self._sink = ConsoleSink()
+        return self._sink
+
+    @cached_property
+    def alert_manager(self) -> Any:
+        from alerts.incidents import Policy
+        from alerts.manager import AlertManager
+
+        a = self.config.alerts
+        return AlertManager(
+            repository=self.alert_repository,
+            policy=Policy(
+                repeat_interval=a.repeat_interval,
+                resolve_after=a.resolve_after,
+                min_severity=a.min_severity,
+            ),
+            ui_url=a.ui_url,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def dispatcher(self) -> Any:
+        from alerts.dispatch import Dispatcher
+
+        return Dispatcher(
+            repository=self.alert_repository,
+            sink=self.sink(),
+            clock=self.clock,
+            min_interval=self.config.alerts.min_interval,
+        )
+
+    def alert(self, evaluations: list[Any]) -> dict[str, Any]:
+        """Fold evaluations into incidents, queue what to say, then try to say it."""
+        cycle = self.alert_manager.evaluate(self.model, evaluations)
+        delivery = self.deliver_alerts()
+        return {**cycle.to_dict(), "delivery": delivery}
+
+    def deliver_alerts(self) -> dict[str, Any]:
+        """Send what is due in the outbox (the ``alerts`` job)."""
+        report: dict[str, Any] = self.dispatcher.deliver().to_dict()
+        return report
+
+    def send_test_alert(self) -> str:
+        """Queue a test message and deliver it now; where it went, or an error."""
+        from storage.alerts import SENT
+
+        sink = self.sink()
+        payload = {"model": self.model, "test": True, "items": [], "context": {}}
+        pk = self.alert_repository.enqueue(self.model, "test", payload, now=self.clock())
+        self.dispatcher.deliver()
+        item = self.alert_repository.item(pk)
+        if item is None or item.status != SENT:
+            error = item.last_error if item else "lost"
+            raise AlertDeliveryError(f"test message to {sink.describe()} not delivered: {error}")
+        return f"test message delivered to {sink.describe()}" + (
+            f" (ts {item.delivery_ref})" if item.delivery_ref else ""
+        )
+
+    def _alerting(self, job: str, fn: JobFn) -> JobFn:
+        """``fn`` as a job whose outcome is also an alert evaluation (a failed job fires
+        ``job_failed``, or ``ingestion`` for ingest; a later success clears it)."""
+        from alerts.signals import quarantine_evaluation, run_evaluation
+
+        def run() -> Any:
+            try:
+                summary = fn()
+            except Exception as exc:
+                self._alert_safely([run_evaluation(self.model, job, "failed", f"{exc}")])
+                raise
+            evaluations = [run_evaluation(self.model, job, "ok")]
+            if job == "ingest" and isinstance(summary, dict):
+                sources = summary.get("sources", {})
+                evaluations.append(
+                    quarantine_evaluation(
+                        self.model,
+                        {n: s.get("quarantined", {}) for n, s in sources.items()},
+                        {n: s.get("rows", 0) + s.get("duplicates", 0) for n, s in sources.items()},
+                        self.config.alerts.quarantine_rate,
+                    )
+                )
+            self._alert_safely(evaluations)
+            return summary
+
+        return run
+
+    def _alert_safely(self, evaluations: list[Any]) -> None:
+        try:
+            self.alert(evaluations)
+        except Exception:  # alerting about a job must not change the job's outcome
+            logger.exception("could not evaluate alerts")
 
     def _report(self, start: datetime, state: Any) -> str | None:
         from monitor.drift.report import as_report_frame, capped, write_drift_report
@@ -262,6 +389,8 @@ class App:
         jobs: dict[str, JobFn] = {"ingest": lambda: self.ingest().to_dict()}
         if self.config.reference is not None:
             jobs["statistics"] = self.statistics
+        jobs = {name: self._alerting(name, fn) for name, fn in jobs.items()}
+        jobs["alerts"] = self.deliver_alerts
         return jobs
 
     def triggers(self) -> dict[str, Any]:
@@ -315,6 +444,15 @@ class App:
             last = self.runs.last(job)
             if last is not None and last.outcome == "failed":
                 problems.append(f"last {job} run ({last.pk}) failed: {last.error}")
+        from alerts.dispatch import undeliverable
+
+        problems += undeliverable(self.alert_repository)
+        oldest = self.alert_repository.oldest_pending()
+        if oldest is not None and now - oldest > self.config.health.max_alert_delay:
+            problems.append(
+                f"an alert has waited {_ago(now - oldest)} for delivery to "
+                f"{self.sink().describe()} (limit {_ago(self.config.health.max_alert_delay)})"
+            )
         for run in self.runs.running():
             age = now - run.started_at
             if age > self.config.health.max_job_runtime:
@@ -336,6 +474,13 @@ class App:
             "ingestion": self.status_queries.ingestion(self.model),
             "windows": windows,
             "jobs": {name: _run_dict(self.runs.last(name)) for name in self.jobs()},
+            "alerts": {
+                "open": [
+                    {"rule": i.rule, "scope": i.scope, "severity": i.severity, "since": i.opened_at}
+                    for i in self.alert_repository.incidents(model=self.model, state="open")
+                ],
+                "outbox": self.alert_repository.outbox_counts(),
+            },
         }
 
 

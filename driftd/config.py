@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -184,16 +185,46 @@ class JobSchedule(Section):
 class ScheduleConfig(Section):
     ingest: JobSchedule = JobSchedule(interval=timedelta(minutes=5))
     statistics: JobSchedule = JobSchedule(interval=timedelta(minutes=15))
+    alerts: JobSchedule = JobSchedule(interval=timedelta(minutes=1))  # outbox delivery
     misfire_grace: timedelta = timedelta(minutes=30)
 
     _parse = field_validator("misfire_grace", mode="before")(lambda cls, v: _duration(v))
 
 
+class SlackConfig(Section):
+    # a channel name ("#ml-alerts") or id; the bot token comes from SLACK_BOT_TOKEN
+    channel: str | None = Field(None, min_length=1, max_length=100)
+    base_url: str | None = None  # the Web API's base URL, e.g. behind a proxy
+    timeout: int = Field(15, ge=1, le=300)  # seconds per HTTP request
+
+
+class AlertsConfig(Section):
+    slack: SlackConfig = SlackConfig()
+    repeat_interval: timedelta = timedelta(hours=4)  # re-notify a still-firing incident
+    resolve_after: int = Field(2, ge=1, le=1000)  # clear windows (or runs) to resolve
+    min_severity: Literal["info", "warning", "critical"] = "warning"  # weaker: recorded only
+    quarantine_rate: float = Field(0.01, gt=0, le=1)  # quarantined share of an ingest run
+    min_interval: float = Field(1.0, ge=0, le=60)  # seconds between messages to a channel
+    ui_url: str | None = None  # linked from messages when set
+
+    _parse = field_validator("repeat_interval", mode="before")(lambda cls, v: _duration(v))
+
+
+class Secrets(BaseModel):
+    """Read from the environment by :func:`load`, never from the file; never shown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slack_bot_token: SecretStr | None = None  # SLACK_BOT_TOKEN
+    slack_webhook_url: SecretStr | None = None  # SLACK_WEBHOOK_URL
+
+
 class HealthConfig(Section):
     max_ingest_age: timedelta = timedelta(minutes=30)
     max_job_runtime: timedelta = timedelta(hours=1)
+    max_alert_delay: timedelta = timedelta(minutes=15)  # an alert waiting longer is unhealthy
 
-    _parse = field_validator("max_ingest_age", "max_job_runtime", mode="before")(
+    _parse = field_validator("max_ingest_age", "max_job_runtime", "max_alert_delay", mode="before")(
         lambda cls, v: _duration(v)
     )
 
@@ -212,7 +243,9 @@ class Config(Section):
     drift: DriftConfig = DriftConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     health: HealthConfig = HealthConfig()
+    alerts: AlertsConfig = AlertsConfig()
     config_path: Path | None = Field(None, exclude=True)
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True, repr=False)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -240,13 +273,35 @@ def format_errors(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse(data: Mapping[str, Any], *, base: Path, path: Path | None = None) -> Config:
-    """A :class:`Config` from already-parsed YAML; relative paths resolve against ``base``."""
+ENVIRONMENT = {"slack_bot_token": "SLACK_BOT_TOKEN", "slack_webhook_url": "SLACK_WEBHOOK_URL"}
+
+
+def parse(
+    data: Mapping[str, Any],
+    *,
+    base: Path,
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """A :class:`Config` from already-parsed YAML; relative paths resolve against ``base``;
+    secrets come from ``environ`` (default: none)."""
+    where = f"{path}: " if path else ""
+    if "secrets" in data:
+        raise ConfigError(
+            f"{where}invalid configuration\nsecrets: secrets are read from the environment "
+            f"({', '.join(ENVIRONMENT.values())}), never from the file"
+        )
+    environ = environ or {}
+    secrets = Secrets(**{k: environ[v] for k, v in ENVIRONMENT.items() if environ.get(v)})
     try:
-        config = Config.model_validate(dict(data))
+        config = Config.model_validate({**data, "secrets": secrets})
     except ValidationError as exc:
-        where = f"{path}: " if path else ""
         raise ConfigError(f"{where}invalid configuration\n{format_errors(exc)}") from None
+    if config.alerts.slack.channel and secrets.slack_bot_token is None:
+        raise ConfigError(
+            f"{where}invalid configuration\nalerts.slack.channel: "
+            f"{config.alerts.slack.channel!r} is set but SLACK_BOT_TOKEN is not in the environment"
+        )
     workspace = (base / config.workspace).resolve()
     reference = config.reference
     if reference is not None:
@@ -289,4 +344,4 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-    return parse(data, base=path.resolve().parent, path=path)
+    return parse(data, base=path.resolve().parent, path=path, environ=os.environ)

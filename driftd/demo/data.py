@@ -229,7 +229,8 @@ class _Draw:
 
 
 class ProductionStream:
-    """Hour-by-hour production traffic for ``model``, drifting from ``drift_at_hour`` on.
+    """Hour-by-hour production traffic for ``model``, drifting from ``drift_at_hour`` on
+    (until ``drift_until_hour``, when given: the upstream change is rolled back).
 
     Hour ``h`` covers ``[start + h hours, start + h + 1 hours)``. Its predictions and
     malformed lines depend only on ``(seed, h)``; its labels are those of hours ``<= h``
@@ -243,6 +244,7 @@ class ProductionStream:
         start: datetime,
         rows_per_hour: int = 500,
         drift_at_hour: int = 72,
+        drift_until_hour: int | None = None,
         seed: int = 0,
         model_version: str = "1",
         malformed_rate: float = 0.002,
@@ -263,6 +265,7 @@ class ProductionStream:
         self.start = start
         self.rows_per_hour = rows_per_hour
         self.drift_at_hour = drift_at_hour
+        self.drift_until_hour = drift_until_hour
         self.seed = seed
         self.model_version = model_version
         self.malformed_rate = malformed_rate
@@ -303,7 +306,9 @@ class ProductionStream:
             self._draws.move_to_end(h)
             return self._draws[h]
         rng = np.random.default_rng([self.seed, _STREAM_TAG, h])
-        drifted = h >= self.drift_at_hour
+        drifted = self.drift_at_hour <= h and (
+            self.drift_until_hour is None or h < self.drift_until_hour
+        )
         features = _draw_features(rng, self.rows_per_hour, drifted=drifted)
         truth = _draw_fraud(rng, features, drifted=drifted)
         offset_ms = np.sort(rng.integers(0, _HOUR_MS, size=self.rows_per_hour))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alerts.sinks import ConsoleSink
 from driftd.app import App
 from driftd.config import load
 from driftd.demo import data
@@ -45,6 +46,9 @@ windows:
   size: {window}
 drift:
   drift_share: 0.3       # dataset drift when 30% of the columns drift
+alerts:
+  repeat_interval: 1d    # a still-firing incident is re-announced once a (simulated) day
+  resolve_after: 2       # two clear windows in a row resolve an incident{slack}
 schedule:
   ingest: {{interval: 1m}}
   statistics: {{interval: 5m}}
@@ -71,11 +75,23 @@ def run_demo(
     seed: int = 0,
     tick_hours: int = 6,
     drift_at_hour: int | None = None,
+    drift_until_hour: int | None = None,
+    slack_channel: str | None = None,
     out: Callable[[str], None] = print,  # noqa: T202 - the CLI passes typer.echo
 ) -> dict[str, object]:
-    """Replay ``days`` of production and narrate; returns the final status."""
+    """Replay ``days`` of production and narrate; returns the final status.
+
+    Alerts go to the console (narrated), or to ``slack_channel`` when given (the bot
+    token is read from ``SLACK_BOT_TOKEN`` like any driftd config).
+    """
     hours = days * 24
     drift_at = drift_at_hour if drift_at_hour is not None else hours // 2
+    # the upstream change is rolled back at a window boundary, so incidents can resolve
+    drift_until = (
+        drift_until_hour
+        if drift_until_hour is not None
+        else max(drift_at + tick_hours, hours * 5 // 6 // tick_hours * tick_hours)
+    )
     workspace = workspace.resolve()
     prepare_workspace(workspace)
 
@@ -97,19 +113,37 @@ def run_demo(
     )
     config_path = workspace / "driftd.yaml"
     config_path.write_text(
-        CONFIG.format(path=config_path, target=data.TARGET, window=f"{tick_hours}h")
+        CONFIG.format(
+            path=config_path,
+            target=data.TARGET,
+            window=f"{tick_hours}h",
+            slack=f"\n  slack: {{channel: {slack_channel!r}}}" if slack_channel else "",
+        )
     )
     out(f"  config: {config_path}")
     out(
         f"  production drifts at hour {drift_at} ({START + timedelta(hours=drift_at):%a %d %b %H:%M}"
-        f" UTC): {', '.join(data.DRIFTED_FEATURES)} shift, and fraud changes pattern"
+        f" UTC): {', '.join(data.DRIFTED_FEATURES)} shift, and fraud changes pattern; "
+        f"it recovers at hour {drift_until} ({START + timedelta(hours=drift_until):%a %d %b %H:%M})"
     )
     out("")
 
     stream = data.ProductionStream(
-        model=model, start=START, rows_per_hour=rows_per_hour, drift_at_hour=drift_at, seed=seed
+        model=model,
+        start=START,
+        rows_per_hour=rows_per_hour,
+        drift_at_hour=drift_at,
+        drift_until_hour=drift_until,
+        seed=seed,
     )
-    app = App(load(config_path)).open()
+    now = START
+
+    def alert(message: str) -> None:
+        out("  " + "\n  ".join(("ALERT " + message).splitlines()))
+
+    config = load(config_path)
+    sink = None if config.alerts.slack.channel else ConsoleSink(write=alert)
+    app = App(config, sink=sink, clock=lambda: now).open()
     try:
         daemon = app.daemon()
         late_hour, late_by = 10, 9  # a client buffers part of one hour and sends it late
@@ -130,8 +164,9 @@ def run_demo(
             data.write_jsonl(workspace / "logs" / f"predictions-{day}.jsonl", lines)
             data.write_jsonl(workspace / "logs" / f"labels-{day}.jsonl", batch.labels)
             if (h + 1) % tick_hours == 0:
+                now = START + timedelta(hours=h + 1)
                 results = daemon.run_once()
-                _narrate(out, START + timedelta(hours=h + 1), results, drift=h + 1 == drift_at)
+                _narrate(out, now, results, drift=h + 1 == drift_at, recovery=h + 1 == drift_until)
         status = app.status()
         _summary(out, app, status)
         return status
@@ -145,6 +180,7 @@ def _narrate(
     results: dict[str, tuple[str, object]],
     *,
     drift: bool,
+    recovery: bool,
 ) -> None:
     outcome, summary = results["ingest"]
     if outcome != "ok" or not isinstance(summary, dict):
@@ -172,6 +208,8 @@ def _narrate(
             out(f"           {line}")
     if drift:
         out("           ^ production starts drifting after this tick (ground truth)")
+    if recovery:
+        out("           ^ production is back to normal after this tick (ground truth)")
 
 
 def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) -> None:
