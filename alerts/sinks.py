@@ -109,7 +109,8 @@ def _slack_error(exc: Exception, what: str) -> AlertDeliveryError:
     if isinstance(exc, SlackApiError):
         code = exc.response.get("error") if exc.response is not None else None
         status = getattr(exc.response, "status_code", None)
-        message = f"slack {what}: {code or f'HTTP {status}'}"
+        http = f"HTTP {status}" if status not in (None, 200) else ""
+        message = f"slack {what}: {' '.join(x for x in (http, code) if x)}"
         if code in PERMANENT:
             return PermanentDeliveryError(message)
         return AlertDeliveryError(message)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from driftd.logs import setup_logging
+from driftd.logs import protect, setup_logging
 from storage.errors import ConfigError, DriftdError
 
 logger = logging.getLogger("driftd")
@@ -61,7 +61,9 @@ def _app(config: Path, log_level: str) -> Any:
     from driftd.config import load
 
     setup_logging(log_level.upper())
-    return App(load(config))
+    loaded = load(config)
+    protect(*loaded.secrets.values())
+    return App(loaded)
 
 
 @app.command()
@@ -215,6 +217,14 @@ def demo(
     days: Annotated[int, typer.Option(min=1, max=60, help="Simulated days to replay.")] = 6,
     rows_per_hour: Annotated[int, typer.Option(min=10, max=100_000)] = 400,
     seed: Annotated[int, typer.Option()] = 0,
+    slack_channel: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SLACK_CHANNEL",
+            help="Post the alerts to this Slack channel (needs SLACK_BOT_TOKEN); "
+            "default: narrated on the console.",
+        ),
+    ] = None,
     log_level: LogOpt = "WARNING",
 ) -> None:
     """Replay the bundled card-fraud demo in accelerated time and narrate what driftd does."""
@@ -222,7 +232,14 @@ def demo(
 
     setup_logging(log_level.upper())
     with _errors():
-        run_demo(workspace, days=days, rows_per_hour=rows_per_hour, seed=seed, out=typer.echo)
+        run_demo(
+            workspace,
+            days=days,
+            rows_per_hour=rows_per_hour,
+            seed=seed,
+            slack_channel=slack_channel,
+            out=typer.echo,
+        )
 
 
 alerts_app = typer.Typer(help="Alert incidents and their delivery.", no_args_is_help=True)

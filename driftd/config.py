@@ -218,6 +218,14 @@ class Secrets(BaseModel):
     slack_bot_token: SecretStr | None = None  # SLACK_BOT_TOKEN
     slack_webhook_url: SecretStr | None = None  # SLACK_WEBHOOK_URL
 
+    def values(self) -> list[str]:
+        """The secret strings, for log redaction."""
+        return [
+            s.get_secret_value()
+            for s in (self.slack_bot_token, self.slack_webhook_url)
+            if s is not None
+        ]
+
 
 class HealthConfig(Section):
     max_ingest_age: timedelta = timedelta(minutes=30)

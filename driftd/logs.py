@@ -1,8 +1,54 @@
-"""Logging set-up for the CLI (``logging.config.dictConfig``)."""
+"""Logging set-up for the CLI (``logging.config.dictConfig``), with secrets redacted.
+
+Libraries log what they send (slack-sdk logs request bodies at DEBUG, and the full
+incoming-webhook URL, which is itself a secret). :func:`protect` registers secret values;
+every record that passes the handlers has them replaced, in the message, its arguments
+and its traceback text.
+"""
 
 from __future__ import annotations
 
+import logging
 import logging.config
+import threading
+
+REDACTED = "[redacted]"
+
+
+class SecretFilter(logging.Filter):
+    """Replaces registered secret values in records (a handler filter: sees them all)."""
+
+    _secrets: set[str] = set()
+    _lock = threading.Lock()
+
+    @classmethod
+    def add(cls, *values: str) -> None:
+        with cls._lock:
+            cls._secrets.update(v for v in values if v and len(v) >= 8)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        record.msg, record.args = self.redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def protect(*secrets: str) -> None:
+    """Never let these values reach a log line."""
+    SecretFilter.add(*secrets)
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -10,6 +56,7 @@ def setup_logging(level: str = "INFO") -> None:
         {
             "version": 1,
             "disable_existing_loggers": False,
+            "filters": {"secrets": {"()": SecretFilter}},
             "formatters": {
                 "plain": {
                     "format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -21,6 +68,7 @@ def setup_logging(level: str = "INFO") -> None:
                     "class": "logging.StreamHandler",
                     "formatter": "plain",
                     "stream": "ext://sys.stderr",
+                    "filters": ["secrets"],
                 }
             },
             "loggers": {

@@ -21,6 +21,7 @@ from alerts.sinks import ConsoleSink
 from driftd.app import App
 from driftd.config import load
 from driftd.demo import data
+from driftd.logs import protect
 from storage.errors import DriftdError
 
 MARKER = ".driftd-demo"
@@ -142,6 +143,7 @@ def run_demo(
         out("  " + "\n  ".join(("ALERT " + message).splitlines()))
 
     config = load(config_path)
+    protect(*config.secrets.values())
     sink = None if config.alerts.slack.channel else ConsoleSink(write=alert)
     app = App(config, sink=sink, clock=lambda: now).open()
     try:

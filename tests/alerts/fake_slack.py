@@ -112,6 +112,12 @@ class FakeSlack:
     def __init__(self, *, token: str = "xoxb-test", channels: Iterable[str] | None = None) -> None:
         self.token = token
         self._channel_ids = None if channels is None else {self.channel_id(c) for c in channels}
+        # names of the channels known by name (configured, or used by name): conversations.list
+        self._names = {
+            self.channel_id(c): c.removeprefix("#")
+            for c in channels or ()
+            if not _CHANNEL_ID.match(c) or c.startswith("#")
+        }
         self._lock = threading.Condition()
         self._stopping = threading.Event()
         self._requests: list[RecordedRequest] = []
@@ -128,6 +134,7 @@ class FakeSlack:
             "chat.update": self._update,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
+            "conversations.list": self._list,
         }
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -408,6 +415,10 @@ class FakeSlack:
         found = [m for m in self._messages.values() if ts in (m.ts, m.thread_ts)]
         return self._page(found, params, newest_first=False)
 
+    def _list(self, params: dict[str, Any]) -> dict[str, Any]:
+        channels = [{"id": cid, "name": name} for cid, name in sorted(self._names.items())]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
     def _webhook(
         self, path: str, params: dict[str, Any], parse_error: str | None
     ) -> tuple[int, str]:
@@ -431,6 +442,8 @@ class FakeSlack:
         cid = self.channel_id(channel)
         if self._channel_ids is not None and cid not in self._channel_ids:
             raise _ApiError("channel_not_found")
+        if channel != cid:
+            self._names[cid] = channel.removeprefix("#")
         return cid
 
     def _new_ts(self) -> str:
