@@ -191,6 +191,40 @@ class ScheduleConfig(Section):
     _parse = field_validator("misfire_grace", mode="before")(lambda cls, v: _duration(v))
 
 
+class CostConfig(Section):
+    """What one error costs the business, in ``currency`` (for reports, estimates and
+    review priority)."""
+
+    fn: float = Field(0.0, ge=0)  # a missed positive (e.g. an undetected fraud)
+    fp: float = Field(0.0, ge=0)  # a false alarm (e.g. a blocked good customer)
+    currency: str = "USD"
+
+
+class PerformanceConfig(Section):
+    # a window's labels have matured when its end is this long ago
+    label_delay: timedelta = timedelta(days=2)
+    min_coverage: float = Field(0.8, ge=0, le=1)  # labelled share below which it is incomplete
+    metric: str = "roc_auc"  # the metric whose drop is alerted (realized and estimated)
+    tolerance: float = Field(0.02, ge=0)  # drops smaller than this are not alerted
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    cost: CostConfig = CostConfig()
+    detectors: list[Literal["adwin", "ddm", "page_hinkley", "hddm_a"]] = [
+        "adwin",
+        "ddm",
+        "page_hinkley",
+        "hddm_a",
+    ]
+
+    _parse = field_validator("label_delay", mode="before")(lambda cls, v: _duration(v))
+
+
+class ReviewConfig(Section):
+    per_window: int = Field(50, ge=0, le=100_000)  # at most this many new items per window
+    # before labels: scores this close to the decision threshold are low confidence
+    margin: float = Field(0.1, ge=0, le=0.5)
+    out_of_distribution: bool = True  # queue unseen categories and far out-of-range values
+
+
 class SlackConfig(Section):
     # a channel name ("#ml-alerts") or id; the bot token comes from SLACK_BOT_TOKEN
     channel: str | None = Field(None, min_length=1, max_length=100)
@@ -252,6 +286,8 @@ class Config(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     health: HealthConfig = HealthConfig()
     alerts: AlertsConfig = AlertsConfig()
+    performance: PerformanceConfig = PerformanceConfig()
+    review: ReviewConfig = ReviewConfig()
     config_path: Path | None = Field(None, exclude=True)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True, repr=False)
 
