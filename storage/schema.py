@@ -296,6 +296,30 @@ detections = Table(
     Column("created_at", TS, nullable=False),
 )
 
+window_performance = Table(
+    "window_performance",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("window_start", TS, primary_key=True),
+    Column("predictions", BigInteger, nullable=False),
+    Column("labelled", BigInteger, nullable=False),
+    Column("state", String(20), nullable=False),  # pending, incomplete, complete
+    Column("realized", Text),  # JSON: metrics with intervals, against the reference
+    Column("estimated", Text),  # JSON: label-free estimates with bounds
+    Column("updated_at", TS, nullable=False),
+)
+
+error_streams = Table(
+    "error_streams",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("label_cursor", BigInteger, nullable=False),  # last labels.pk consumed
+    Column("position", BigInteger, nullable=False),  # errors fed to the detectors so far
+    Column("pending", Text, nullable=False),  # JSON: label pks waiting for their prediction
+    Column("detectors", Text, nullable=False),  # JSON: each detector's state
+    Column("updated_at", TS, nullable=False),
+)
+
 job_runs = Table(
     "job_runs",
     metadata,
@@ -316,6 +340,7 @@ __all__ = [
     "checkpoints",
     "cursors",
     "detections",
+    "error_streams",
     "incidents",
     "job_runs",
     "labels",
@@ -327,5 +352,6 @@ __all__ = [
     "reference_profiles",
     "review_items",
     "silences",
+    "window_performance",
     "windows",
 ]
