@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from alerts.signals import ORDER, RANK, Evaluation, Signal
+from alerts.signals import ORDER, RANK, WINDOW_RULES, Evaluation, Signal
 from storage.alerts import OPEN, RESOLVED, Incident, Silence
 
 Change = Literal["new", "repeat", "escalated", "resolved"]
@@ -125,11 +125,14 @@ def plan(
         key=lambda e: (e.window is None, e.window or now),
     )
     for e in ordered:
-        if e.window is not None:
+        # the statistics' windows are looked at once, in order; performance windows
+        # complete later (when labels mature) and are not held to that order
+        if e.window is not None and e.covers & WINDOW_RULES:
             if out.high_water is not None and e.window < out.high_water:
                 out.stale_windows += 1
                 continue
             out.high_water = e.window
+        if e.window is not None:
             out.context.update({k: v for k, v in e.context.items() if v is not None})
             out.context["window"] = e.window
         firing = {}

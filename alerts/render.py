@@ -61,13 +61,15 @@ def _label(item: Mapping[str, Any]) -> str:
     return rule.replace("_", " ") + ("" if scope in ("dataset", rule) else f" {scope}")
 
 
-def _line(item: Mapping[str, Any], *, markdown: bool) -> str:
+def _line(item: Mapping[str, Any], *, markdown: bool, window: str | None = None) -> str:
     state = item.get("state")
     change = "resolved" if state == "resolved" else item["change"]
     icon = ":white_check_mark:" if change == "resolved" else ICON.get(item["severity"], "")
     what = item["summary"]
     if change == "resolved":
         what = f"recovered (last fired: {what})"
+    if item.get("window") and item["window"] != window:
+        what += f" [window {_when(item['window'])}]"
     if markdown:
         return f"{icon} *{_label(item)}* ({item['severity']}, {VERB[change]}): {what}"
     return f"- {_label(item)} [{item['severity']}, {VERB[change]}]: {what}"
@@ -81,7 +83,8 @@ def fallback(payload: Mapping[str, Any]) -> str:
 def text(payload: Mapping[str, Any]) -> str:
     """The whole message as plain text (console sink, logs, webhook fallback)."""
     lines = [_title(payload)]
-    lines += [_line(i, markdown=False) for i in payload.get("items", [])]
+    window = payload.get("context", {}).get("window")
+    lines += [_line(i, markdown=False, window=window) for i in payload.get("items", [])]
     for label, value in _facts(payload):
         lines.append(f"  {label}: {value}")
     for action in _actions(payload):
@@ -153,7 +156,8 @@ def blocks(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
     ]
     items = payload.get("items", [])
-    lines = [_line(i, markdown=True) for i in items]
+    window = payload.get("context", {}).get("window")
+    lines = [_line(i, markdown=True, window=window) for i in items]
     sections = _chunks(lines, MAX_SECTION - 40)
     if len(sections) > MAX_ITEMS_BLOCKS:
         shown = sum(s.count("\n") + 1 for s in sections[: MAX_ITEMS_BLOCKS - 1])

@@ -13,7 +13,7 @@ failure such as row volume or quarantine rate, the column's for a column check).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -113,6 +113,10 @@ def _is_p_value(method: str) -> bool:
 
     spec = METHODS.get(method)
     return spec is not None and spec.kind == "p_value"
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
 
 
 def _fmt(x: float | None) -> str:
@@ -259,3 +263,84 @@ def quarantine_evaluation(
                 )
             )
     return Evaluation(model, frozenset({QUARANTINE}), tuple(signals), scopes=looked)
+
+
+def performance_evaluation(
+    model: str, result: Mapping[str, Any], metrics: Sequence[str]
+) -> Evaluation:
+    """A window's realized (when complete) and estimated performance against the
+    reference, for each alerted metric (see :mod:`monitor.performance`)."""
+    window = result["start"]
+    if isinstance(window, str):
+        window = datetime.fromisoformat(window)
+    covers = {ESTIMATED_PERFORMANCE}
+    signals = []
+    coverage = result["coverage"]
+    complete = result["state"] == "complete"
+    if complete:
+        covers.add(PERFORMANCE)
+    for metric in metrics:
+        d = (result.get("degradation") or {}).get(metric)
+        if complete and d and d["degraded"]:
+            signals.append(
+                Signal(
+                    PERFORMANCE,
+                    metric,
+                    "critical",
+                    f"{metric} {_num(d['current'])} vs reference {_num(d['reference'])} "
+                    f"(worse by {abs(d['worse_by']):.3f}; alert past {d['threshold']:.3f}; "
+                    f"{result['labelled']} labelled, coverage {coverage:.0%})",
+                    d["current"],
+                    d["threshold"],
+                    {"reference": d["reference"], "coverage": coverage},
+                )
+            )
+        e = ((result.get("estimated") or {}).get("metrics") or {}).get(metric)
+        if e and e["alert"]:
+            signals.append(
+                Signal(
+                    ESTIMATED_PERFORMANCE,
+                    metric,
+                    "warning",
+                    f"estimated {metric} {_num(e['value'])} (± {_num(e['sampling_error'])}) outside "
+                    f"[{_num(e['lower_threshold'])}, {_num(e['upper_threshold'])}] before labels "
+                    f"({coverage:.0%} labelled)",
+                    e["value"],
+                    e["lower_threshold"],
+                    {"reference": e["reference"]},
+                )
+            )
+    return Evaluation(model, frozenset(covers), tuple(signals), window)
+
+
+def detector_evaluation(
+    model: str, detections: Sequence[Mapping[str, Any]], errors: int
+) -> Evaluation:
+    """A run of the error stream: one ``concept_drift`` signal when any detector found
+    the error rate rising (which ones, where); a run that consumed errors without such a
+    detection counts as clear. Runs without new errors say nothing."""
+    if not errors:
+        return Evaluation(model, frozenset())
+    rising = [d for d in detections if (d.get("details") or {}).get("rising")]
+    signals: tuple[Signal, ...] = ()
+    if rising:
+        parts = []
+        for d in rising:
+            details = d["details"]
+            parts.append(
+                f"{d['detector']} at prediction {d['position']} "
+                f"({details.get('error_before') or 0:.1%} -> {details.get('error_after') or 0:.1%})"
+            )
+        last = rising[-1]["details"]
+        signals = (
+            Signal(
+                CONCEPT_DRIFT,
+                "error_rate",
+                "warning",
+                "error rate rising: " + "; ".join(parts),
+                last.get("error_after"),
+                None,
+                {"detectors": sorted({d["detector"] for d in rising})},
+            ),
+        )
+    return Evaluation(model, frozenset({CONCEPT_DRIFT}), signals)

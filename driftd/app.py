@@ -48,6 +48,7 @@ class App:
         self.repository = IngestRepository(self.store)
         self.statistics_repository = StatisticsRepository(self.store)
         self._engine: Any = None
+        self._reported: set[datetime] = set()  # windows found drifting by this process
 
     def open(self) -> App:
         """Check the database answers and bring its schema up to date."""
@@ -233,6 +234,91 @@ class App:
             "alerts": alerts,
         }
 
+    # -- performance --------------------------------------------------------------------
+
+    @cached_property
+    def performance_repository(self) -> Any:
+        from storage.performance import PerformanceRepository
+
+        return PerformanceRepository(self.store)
+
+    @cached_property
+    def performance_engine(self) -> Any:
+        """Realized performance, CBPE estimates and detectors; the reference's labelled
+        rows (``reference.target``, with ``score_column``/``prediction_column`` when given)
+        set the baseline and calibrate the estimator."""
+        import numpy as np
+
+        from monitor.concept.estimate import CBPE
+        from monitor.performance import PerformanceEngine, PerformanceSettings, normalize
+        from storage.performance import LabelledRow
+
+        c, p = self.config, self.config.performance
+        settings = PerformanceSettings(
+            task=c.model.task,
+            threshold=c.model.threshold,
+            label_delay=p.label_delay,
+            min_coverage=p.min_coverage,
+            metrics=tuple(p.metrics),
+            tolerance=p.tolerance,
+            confidence=p.confidence,
+            detectors=tuple(p.detectors),
+        )
+        engine = PerformanceEngine(
+            repository=self.performance_repository, model=self.model, settings=settings
+        )
+        reference = c.reference
+        if reference is None or reference.target is None:
+            return engine
+        frame = self.reference_frame()
+        if reference.target not in frame:
+            raise ConfigError(f"reference.target: no column {reference.target!r} in the reference")
+        labels = [normalize(v) for v in frame[reference.target].tolist()]
+        if c.model.task == "binary":
+            engine.positive = sorted(set(labels), key=str)[-1]
+        scores = frame[reference.score_column].to_numpy(float) if reference.score_column else None
+        if reference.prediction_column:
+            predictions = frame[reference.prediction_column].tolist()
+        elif scores is not None:
+            predictions = [int(s >= c.model.threshold) for s in scores]
+        else:
+            return engine  # no model outputs on the reference: no baseline to compare to
+        rows = [
+            LabelledRow(str(i), datetime.now(UTC), pred, None if scores is None else scores[i], y)
+            for i, (pred, y) in enumerate(zip(predictions, labels, strict=True))
+        ]
+        engine.reference = engine.realized(rows)
+        if c.model.task == "binary" and scores is not None:
+            cost = {"fn": p.cost.fn, "fp": p.cost.fp} if p.cost.fn or p.cost.fp else None
+            positives = np.array([y == engine.positive for y in labels], dtype=int)
+            engine.estimator = CBPE(threshold=c.model.threshold, cost=cost).fit(scores, positives)
+        return engine
+
+    def performance(self) -> dict[str, Any]:
+        """Join labels, compute performance per changed window, feed the detectors."""
+        from alerts.signals import detector_evaluation, performance_evaluation
+
+        now = self.clock()
+        engine = self.performance_engine
+        results = engine.update(now)
+        stream = engine.feed(now)
+        metrics = self.config.performance.metrics
+        evaluations = [performance_evaluation(self.model, r, metrics) for r in results.values()]
+        evaluations.append(detector_evaluation(self.model, stream.detections, stream.errors))
+        alerts = self.alert(evaluations)
+        return {
+            "windows": {
+                start.isoformat(): {
+                    "state": r["state"],
+                    "coverage": round(r["coverage"], 4),
+                    **{metric: _metric(r, metric) for metric in metrics},
+                }
+                for start, r in sorted(results.items())
+            },
+            "stream": stream.to_dict(),
+            "alerts": alerts,
+        }
+
     # -- alerts -------------------------------------------------------------------------
 
     def sink(self) -> Any:
@@ -348,8 +434,10 @@ class App:
     def _report(self, start: datetime, state: Any) -> str | None:
         from monitor.drift.report import as_report_frame, capped, write_drift_report
 
-        if self.config.drift.reports == "episode" and self._drifted(
-            start - self.config.windows.size
+        previous = start - self.config.windows.size
+        self._reported.add(start)  # called for windows with dataset drift only
+        if self.config.drift.reports == "episode" and (
+            previous in self._reported or self._drifted(previous)
         ):
             return None  # the episode's first window has the report
 
@@ -389,6 +477,8 @@ class App:
         jobs: dict[str, JobFn] = {"ingest": lambda: self.ingest().to_dict()}
         if self.config.reference is not None:
             jobs["statistics"] = self.statistics
+        if self.config.sources.labels:
+            jobs["performance"] = self.performance
         jobs = {name: self._alerting(name, fn) for name, fn in jobs.items()}
         jobs["alerts"] = self.deliver_alerts
         return jobs
@@ -465,8 +555,13 @@ class App:
     def status(self) -> dict[str, Any]:
         windows = self.status_queries.windows(self.model)
         results = {w["start"]: w["results"] for w in self.window_results(len(windows) or 1)}
+        performance = {
+            r["start"]: r
+            for r in self.performance_repository.windows(self.model, len(windows) or 1)
+        }
         for window in windows:
             window["statistics"] = _window_summary(results.get(window["start"]))
+            window["performance"] = _performance_summary(performance.get(window["start"]))
         return {
             "model": self.model,
             "database": redact_url(self.store.url),
@@ -474,6 +569,7 @@ class App:
             "ingestion": self.status_queries.ingestion(self.model),
             "windows": windows,
             "jobs": {name: _run_dict(self.runs.last(name)) for name in self.jobs()},
+            "detections": self.performance_repository.detections(self.model, 20),
             "alerts": {
                 "open": [
                     {"rule": i.rule, "scope": i.scope, "severity": i.severity, "since": i.opened_at}
@@ -555,6 +651,46 @@ def summarize(start: datetime, results: Mapping[str, Any]) -> str:
     if results.get("report"):
         parts.append(f"report {results['report']}")
     return f"window {start:%a %d %b %H:%M}: " + "; ".join(parts)
+
+
+def _performance_summary(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What `status` shows of a window's performance: coverage and state, realized
+    metrics with intervals, the degradation test, estimates with bounds."""
+    if row is None:
+        return None
+    realized = (row["realized"] or {}).get("performance")
+    estimated = row["estimated"]
+    return {
+        "state": row["state"],
+        "labelled": row["labelled"],
+        "coverage": row["coverage"],
+        "realized": None
+        if realized is None
+        else {
+            name: {k: m[k] for k in ("value", "lower", "upper", "method")}
+            for name, m in realized["metrics"].items()
+        },
+        "degradation": (row["realized"] or {}).get("degradation"),
+        "estimated": None
+        if estimated is None
+        else {
+            name: {
+                k: m[k]
+                for k in ("value", "sampling_error", "lower_threshold", "upper_threshold", "alert")
+            }
+            for name, m in estimated["metrics"].items()
+        },
+    }
+
+
+def _metric(result: Mapping[str, Any], metric: str) -> dict[str, Any]:
+    """A window's realized and estimated value of ``metric`` (None where unknown)."""
+    realized = (result.get("realized") or {}).get("metrics", {}).get(metric)
+    estimated = ((result.get("estimated") or {}).get("metrics") or {}).get(metric)
+    return {
+        "realized": None if realized is None else realized["value"],
+        "estimated": None if estimated is None else estimated["value"],
+    }
 
 
 def _ago(delta: timedelta) -> str:

@@ -186,6 +186,7 @@ class ScheduleConfig(Section):
     ingest: JobSchedule = JobSchedule(interval=timedelta(minutes=5))
     statistics: JobSchedule = JobSchedule(interval=timedelta(minutes=15))
     alerts: JobSchedule = JobSchedule(interval=timedelta(minutes=1))  # outbox delivery
+    performance: JobSchedule = JobSchedule(interval=timedelta(minutes=15))  # labels joined
     misfire_grace: timedelta = timedelta(minutes=30)
 
     _parse = field_validator("misfire_grace", mode="before")(lambda cls, v: _duration(v))
@@ -204,7 +205,10 @@ class PerformanceConfig(Section):
     # a window's labels have matured when its end is this long ago
     label_delay: timedelta = timedelta(days=2)
     min_coverage: float = Field(0.8, ge=0, le=1)  # labelled share below which it is incomplete
-    metric: str = "roc_auc"  # the metric whose drop is alerted (realized and estimated)
+    # the metrics whose drop is alerted, realized and estimated (each where available):
+    # accuracy, precision, recall, f1, roc_auc, average_precision, log_loss, fnr, fpr;
+    # mae, rmse, mape, r2 for regression; estimates also have cost (with performance.cost)
+    metrics: list[str] = Field(["roc_auc"], min_length=1)
     tolerance: float = Field(0.02, ge=0)  # drops smaller than this are not alerted
     confidence: float = Field(0.95, gt=0.5, lt=1)
     cost: CostConfig = CostConfig()
@@ -311,7 +315,9 @@ def format_errors(exc: ValidationError) -> str:
     for err in exc.errors():
         where = _location(err["loc"])
         value = err.get("input")
-        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        # an unknown key's value is not echoed: it may be a secret put in the wrong place
+        hidden = isinstance(value, dict | list) or err["type"] == "extra_forbidden"
+        shown = "" if hidden else f" (got {value!r})"
         message = err["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}{shown}")
     return "\n".join(lines)

@@ -47,6 +47,10 @@ windows:
   size: {window}
 drift:
   drift_share: 0.3       # dataset drift when 30% of the columns drift
+performance:
+  label_delay: 2d        # labels (chargebacks) arrive within two days
+  metrics: [roc_auc, accuracy, cost]
+  cost: {{fn: 120, fp: 4, currency: EUR}}   # a missed fraud, a blocked good customer
 alerts:
   repeat_interval: 1d    # a still-firing incident is re-announced once a (simulated) day
   resolve_after: 2       # two clear windows in a row resolve an incident{slack}
@@ -230,9 +234,40 @@ def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) ->
             f"{len(windows)} windows; the latest ({last['start']:%a %H:%M}) has "
             f"{last['predictions']} predictions, {last['label_coverage']:.0%} labelled so far"
         )
+        _performance_table(out, windows)
     problems = app.health()
     out("health: " + ("ok" if not problems else "; ".join(problems)))
     out(f"next: {_command()} status -c {app.config.config_path}")
+
+
+def _performance_table(out: Callable[[str], None], windows: list[dict[str, object]]) -> None:
+    """Estimated (from scores, before labels) next to realized (from labels) per window."""
+
+    def value(perf: dict[str, object], kind: str, metric: str, fmt: str) -> str:
+        metrics = perf.get(kind) or {}
+        assert isinstance(metrics, dict)
+        m = metrics.get(metric)
+        if not m or m["value"] is None:
+            return "-"
+        flag = "!" if kind == "estimated" and m.get("alert") else " "
+        return format(m["value"], fmt) + flag
+
+    out("")
+    out("performance per window: estimated from the scores alone (! = alert), realized from labels")
+    out("  window     labelled state        AUC est/real     accuracy est/real  est. cost")
+    for w in windows:
+        perf = w.get("performance")
+        if not isinstance(perf, dict):
+            continue
+        start = w["start"]
+        assert isinstance(start, datetime)
+        out(
+            f"  {start:%a %H:%M}  {perf['coverage']:>6.0%}  {perf['state']:<11}"
+            f"  {value(perf, 'estimated', 'roc_auc', '.3f'):>7} {value(perf, 'realized', 'roc_auc', '.3f'):>7}"
+            f"   {value(perf, 'estimated', 'accuracy', '.3f'):>7} {value(perf, 'realized', 'accuracy', '.3f'):>7}"
+            f"   {value(perf, 'estimated', 'cost', ',.0f'):>8}"
+        )
+    out("")
 
 
 def _command() -> str:

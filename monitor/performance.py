@@ -1,0 +1,327 @@
+"""The performance job: delayed labels joined, performance per window, detectors fed.
+
+Per window whose label join changed (or whose maturity may have): label coverage, the
+realized performance with intervals against the reference's, and the label-free
+estimate (CBPE) from the window's scores. A window is *pending* until its end is
+``label_delay`` ago, then *complete* when its coverage reaches ``min_coverage`` and
+*incomplete* otherwise: an incomplete window's figures are reported, never taken as
+final, and only complete windows can raise a realized-performance alert.
+
+The error stream: each label, in arrival order, joined with its prediction, becomes an
+error (0/1 for classification, the absolute error for regression) fed to the
+sequential detectors; their states persist with the stream's cursor, so detection
+positions do not depend on how runs split the stream. A label whose prediction has not
+arrived yet waits (up to ``max_pending``) and is fed once it has.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from monitor.concept.detectors import ADWIN, DDM, HDDMA, PageHinkley, SequentialDetector
+from monitor.concept.estimate import CBPE
+from monitor.concept.performance import (
+    Performance,
+    classification_performance,
+    degraded,
+    regression_performance,
+)
+from storage.performance import ErrorStream, LabelledRow, StreamRow
+
+logger = logging.getLogger(__name__)
+
+DETECTORS: dict[str, Any] = {
+    "adwin": lambda: ADWIN(),
+    # DDM's minimum error rate is locked in early: a longer warm start than river's 30
+    # keeps a lucky first stretch of a low error rate from setting off false alarms
+    "ddm": lambda: DDM(warm_start=1000),
+    "page_hinkley": lambda: PageHinkley(mode="up"),  # alarms on a rising error only
+    "hddm_a": lambda: HDDMA(),
+}
+BINARY_ONLY = {"ddm", "hddm_a"}
+PENDING, INCOMPLETE, COMPLETE = "pending", "incomplete", "complete"
+RECENT = "@recent"  # key of the recent errors in the stream's detector states
+
+
+class Repository(Protocol):
+    def changed_windows(self, model: str) -> tuple[list[datetime], int]: ...
+
+    def pending_windows(self, model: str) -> list[datetime]: ...
+
+    def window_bounds(self, model: str, starts: Sequence[datetime]) -> dict[datetime, datetime]: ...
+
+    def window_rows(self, model: str, start: datetime) -> list[LabelledRow]: ...
+
+    def save_windows(
+        self, model: str, rows: Sequence[dict[str, Any]], *, cursor: int | None, now: datetime
+    ) -> None: ...
+
+    def stream(self, model: str) -> ErrorStream: ...
+
+    def stream_rows(
+        self, model: str, *, after: int, pending: Sequence[int], limit: int
+    ) -> list[StreamRow]: ...
+
+    def save_stream(
+        self,
+        model: str,
+        stream: ErrorStream,
+        detections: Sequence[dict[str, Any]],
+        *,
+        now: datetime,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class PerformanceSettings:
+    task: str = "binary"
+    threshold: float = 0.5
+    label_delay: timedelta = timedelta(days=2)
+    min_coverage: float = 0.8
+    metrics: Sequence[str] = ("roc_auc",)
+    tolerance: float = 0.02
+    confidence: float = 0.95
+    detectors: Sequence[str] = ("adwin", "ddm", "page_hinkley", "hddm_a")
+    min_labelled: int = 30  # fewer labelled rows: no realized figures at all
+    resamples: int = 200
+    max_pending: int = 100_000  # labels waiting for their prediction
+
+
+def normalize(value: Any) -> Any:
+    """Labels and predictions compared as users mean them: ``True == 1 == 1.0``."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass
+class StreamReport:
+    errors: int = 0
+    waiting: int = 0
+    detections: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"errors": self.errors, "waiting": self.waiting, "detections": self.detections}
+
+
+class PerformanceEngine:
+    def __init__(
+        self,
+        *,
+        repository: Repository,
+        model: str,
+        settings: PerformanceSettings,
+        reference: Performance | None = None,
+        estimator: CBPE | None = None,
+        positive: Any = 1,
+    ) -> None:
+        self.repository = repository
+        self.model = model
+        self.settings = settings
+        self.reference = reference
+        self.estimator = estimator
+        self.positive = normalize(positive)
+
+    # -- windows ------------------------------------------------------------------------
+
+    def update(self, now: datetime) -> dict[datetime, dict[str, Any]]:
+        """Recompute every window whose labels, rows or maturity changed."""
+        changed, cursor = self.repository.changed_windows(self.model)
+        starts = sorted(set(changed) | set(self.repository.pending_windows(self.model)))
+        if not starts:
+            self.repository.save_windows(self.model, [], cursor=cursor, now=now)
+            return {}
+        bounds = self.repository.window_bounds(self.model, starts)
+        results = {}
+        for start in starts:
+            if start not in bounds:
+                continue
+            rows = self.repository.window_rows(self.model, start)
+            results[start] = self.window(rows, start, bounds[start], now)
+        self.repository.save_windows(
+            self.model,
+            [
+                {
+                    **r,
+                    "realized": {"performance": r["realized"], "degradation": r["degradation"]}
+                    if r["realized"]
+                    else None,
+                }
+                for r in results.values()
+            ],
+            cursor=cursor,
+            now=now,
+        )
+        return results
+
+    def window(
+        self, rows: Sequence[LabelledRow], start: datetime, end: datetime, now: datetime
+    ) -> dict[str, Any]:
+        s = self.settings
+        labelled = [r for r in rows if r.label is not None]
+        coverage = len(labelled) / len(rows) if rows else 0.0
+        mature = end + s.label_delay <= now
+        state = PENDING if not mature else COMPLETE if coverage >= s.min_coverage else INCOMPLETE
+        realized = degradation = None
+        if len(labelled) >= s.min_labelled:
+            try:
+                performance = self.realized(labelled)
+            except ValueError as exc:  # e.g. one class only: no AUC
+                logger.info("no realized performance for window %s: %s", start, exc)
+            else:
+                realized = performance.to_dict()
+                if self.reference is not None:
+                    degradation = {
+                        metric: degraded(
+                            performance, self.reference, metric=metric, tolerance=s.tolerance
+                        ).to_dict()
+                        for metric in s.metrics
+                        if metric in performance.metrics and metric in self.reference.metrics
+                    }
+        estimated = None
+        scores = np.array([r.score for r in rows if r.score is not None], dtype=float)
+        if self.estimator is not None and scores.size >= s.min_labelled:
+            estimated = self.estimator.estimate(scores).to_dict()
+        return {
+            "start": start,
+            "end": end,
+            "predictions": len(rows),
+            "labelled": len(labelled),
+            "coverage": coverage,
+            "state": state,
+            "realized": realized,
+            "degradation": degradation,
+            "estimated": estimated,
+        }
+
+    def realized(self, rows: Sequence[LabelledRow]) -> Performance:
+        s = self.settings
+        if s.task == "regression":
+            return regression_performance(
+                np.array([float(r.label) for r in rows]),
+                np.array([float(r.prediction) for r in rows]),
+                confidence=s.confidence,
+                resamples=s.resamples,
+            )
+        if s.task == "binary":
+            y_true = np.array([normalize(r.label) == self.positive for r in rows], dtype=int)
+            y_pred = np.array([normalize(r.prediction) == self.positive for r in rows], dtype=int)
+            have_scores = all(r.score is not None for r in rows)
+            return classification_performance(
+                y_true,
+                y_pred,
+                np.array([r.score for r in rows], dtype=float) if have_scores else None,
+                threshold=s.threshold,
+                classes=(0, 1),
+                confidence=s.confidence,
+                resamples=s.resamples,
+            )
+        return classification_performance(
+            np.array([str(normalize(r.label)) for r in rows]),
+            np.array([str(normalize(r.prediction)) for r in rows]),
+            confidence=s.confidence,
+            resamples=s.resamples,
+        )
+
+    # -- the error stream ---------------------------------------------------------------
+
+    def detectors(self, saved: Mapping[str, Any] | None = None) -> dict[str, SequentialDetector]:
+        """The configured detectors, restored from ``saved`` states where present."""
+        saved = saved or {}
+        names = [
+            n
+            for n in self.settings.detectors
+            if not (self.settings.task == "regression" and n in BINARY_ONLY)
+        ]
+        return {
+            n: SequentialDetector.from_state(saved[n]) if n in saved else DETECTORS[n]()
+            for n in names
+        }
+
+    def error(self, row: StreamRow) -> float:
+        if self.settings.task == "regression":
+            return abs(float(row.label) - float(row.prediction))
+        return float(normalize(row.label) != normalize(row.prediction))
+
+    def feed(self, now: datetime, *, limit: int = 200_000) -> StreamReport:
+        """Feed the errors of labels that arrived since the last run to the detectors."""
+        stream = self.repository.stream(self.model)
+        rows = self.repository.stream_rows(
+            self.model, after=stream.label_cursor, pending=stream.pending, limit=limit
+        )
+        detectors = self.detectors(stream.detectors)
+        report = StreamReport()
+        # the latest errors, kept with the detectors: how the error rate moved at a detection
+        recent: deque[float] = deque(stream.detectors.get(RECENT, []), maxlen=1000)
+        position, cursor = stream.position, stream.label_cursor
+        waiting: list[int] = []
+        for row in rows:
+            cursor = max(cursor, row.label_pk)
+            if row.ts is None:
+                waiting.append(row.label_pk)
+                continue
+            try:
+                error = self.error(row)
+            except (TypeError, ValueError):
+                logger.warning(
+                    "label %s of %s is not comparable with its prediction", row.id, self.model
+                )
+                continue
+            recent.append(error)
+            for name, detector in detectors.items():
+                if name in BINARY_ONLY and error not in (0.0, 1.0):
+                    continue
+                detector.update(error)
+                if detector.drift_detected:
+                    report.detections.append(self._detection(name, position, row, recent))
+            position += 1
+            report.errors += 1
+        if len(waiting) > self.settings.max_pending:
+            logger.warning(
+                "%d labels of %s have no prediction; forgetting the oldest %d",
+                len(waiting),
+                self.model,
+                len(waiting) - self.settings.max_pending,
+            )
+            waiting = waiting[-self.settings.max_pending :]
+        report.waiting = len(waiting)
+        states: dict[str, Any] = {n: d.state() for n, d in detectors.items()}
+        states[RECENT] = list(recent)
+        self.repository.save_stream(
+            self.model,
+            ErrorStream(cursor, position, waiting, states),
+            report.detections,
+            now=now,
+        )
+        return report
+
+    def _detection(
+        self, name: str, position: int, row: StreamRow, recent: deque[float]
+    ) -> dict[str, Any]:
+        values = list(recent)
+        cut = max(len(values) - 250, len(values) // 2)
+        before = float(np.mean(values[:cut])) if cut else None
+        after = float(np.mean(values[cut:])) if values[cut:] else None
+        # DDM, HDDM_A (one-sided) and Page-Hinkley (mode "up") only alarm on a rise;
+        # ADWIN alarms on any change: the recent error rate tells which way it went
+        rising = name != "adwin" or (before is not None and after is not None and after > before)
+        return {
+            "detector": name,
+            "position": position,
+            "ts": row.ts,
+            "details": {
+                "label_ts": row.label_ts.isoformat(),
+                "error_before": before,
+                "error_after": after,
+                "rising": rising,
+            },
+        }

@@ -1,0 +1,283 @@
+"""Queries behind concept drift: the delayed-label join, per-window performance rows,
+and the error stream the sequential detectors consume.
+
+Labels join predictions by (model, id) whenever either arrives. The performance job
+finds the windows whose join changed since it last looked (new labels, new predictions)
+through its own cursor on ``labels.pk``; the error stream feeds the detectors in label
+arrival order, remembering labels whose prediction has not arrived yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, func, select, update
+
+from storage import schema
+from storage.store import Store
+
+CURSOR = "performance"  # cursors.name: labels.pk folded into window coverage
+
+
+@dataclass(frozen=True)
+class LabelledRow:
+    id: str
+    ts: datetime
+    prediction: Any  # decoded JSON
+    score: float | None
+    label: Any  # decoded JSON; None when no label yet
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    label_pk: int
+    id: str
+    label: Any
+    label_ts: datetime
+    ts: datetime | None  # the prediction's time; None while the prediction is missing
+    prediction: Any
+
+
+@dataclass(frozen=True)
+class ErrorStream:
+    label_cursor: int
+    position: int
+    pending: list[int]
+    detectors: dict[str, Any]
+
+
+def _decode(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+class PerformanceRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- windows ------------------------------------------------------------------------
+
+    def changed_windows(self, model: str) -> tuple[list[datetime], int]:
+        """Windows whose label join may have changed, and the labels cursor to commit
+        once they are recomputed: windows with labels newer than the cursor, and windows
+        whose prediction count differs from the one last computed."""
+        p, lab, w, wp, c = (
+            schema.predictions,
+            schema.labels,
+            schema.windows,
+            schema.window_performance,
+            schema.cursors,
+        )
+        with self.store.connect("finding windows with new labels") as conn:
+            cursor = (
+                conn.execute(
+                    select(c.c.position).where(c.c.model == model, c.c.name == CURSOR)
+                ).scalar()
+                or 0
+            )
+            newest = (
+                conn.execute(select(func.max(lab.c.pk)).where(lab.c.model == model)).scalar()
+                or cursor
+            )
+            labelled = conn.execute(
+                select(p.c.window_start)
+                .distinct()
+                .join(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id))
+                .where(p.c.model == model, lab.c.pk > cursor, lab.c.pk <= newest)
+            ).scalars()
+            grown = conn.execute(
+                select(w.c.start)
+                .outerjoin(wp, and_(wp.c.model == w.c.model, wp.c.window_start == w.c.start))
+                .where(
+                    w.c.model == model,
+                    (wp.c.predictions.is_(None)) | (wp.c.predictions != w.c.predictions),
+                )
+            ).scalars()
+            return sorted(set(labelled) | set(grown)), int(newest)
+
+    def pending_windows(self, model: str) -> list[datetime]:
+        """Windows not yet complete: their state may change as time passes."""
+        wp = schema.window_performance
+        with self.store.connect("reading window performance") as conn:
+            return list(
+                conn.execute(
+                    select(wp.c.window_start).where(wp.c.model == model, wp.c.state != "complete")
+                ).scalars()
+            )
+
+    def window_bounds(self, model: str, starts: Sequence[datetime]) -> dict[datetime, datetime]:
+        w = schema.windows
+        with self.store.connect("reading windows") as conn:
+            rows = conn.execute(
+                select(w.c.start, w.c.end).where(w.c.model == model, w.c.start.in_(starts))
+            )
+            return {start: end for start, end in rows}
+
+    def window_rows(self, model: str, start: datetime) -> list[LabelledRow]:
+        """A window's predictions with their labels (None where none arrived yet)."""
+        p, lab = schema.predictions, schema.labels
+        with self.store.connect("reading a window's predictions and labels") as conn:
+            rows = conn.execute(
+                select(p.c.id, p.c.ts, p.c.prediction, p.c.score, lab.c.label)
+                .outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id))
+                .where(p.c.model == model, p.c.window_start == start)
+                .order_by(p.c.pk)
+            )
+            return [
+                LabelledRow(r.id, r.ts, _decode(r.prediction), r.score, _decode(r.label))
+                for r in rows
+            ]
+
+    def save_windows(
+        self, model: str, rows: Iterable[dict[str, Any]], *, cursor: int | None, now: datetime
+    ) -> None:
+        """Upsert window performance rows and advance the labels cursor, atomically."""
+        wp, c = schema.window_performance, schema.cursors
+        with self.store.transaction("saving window performance") as conn:
+            for row in rows:
+                values = {
+                    "predictions": row["predictions"],
+                    "labelled": row["labelled"],
+                    "state": row["state"],
+                    "realized": _json(row.get("realized")),
+                    "estimated": _json(row.get("estimated")),
+                    "updated_at": now,
+                }
+                done = conn.execute(
+                    update(wp)
+                    .where(wp.c.model == model, wp.c.window_start == row["start"])
+                    .values(**values)
+                )
+                if not done.rowcount:
+                    conn.execute(
+                        wp.insert().values(model=model, window_start=row["start"], **values)
+                    )
+            if cursor is not None:
+                _set_cursor(conn, c, model, cursor, now)
+
+    def windows(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest windows' performance, oldest first."""
+        wp = schema.window_performance
+        with self.store.connect("reading window performance") as conn:
+            rows = conn.execute(
+                select(wp)
+                .where(wp.c.model == model)
+                .order_by(wp.c.window_start.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "start": r.window_start,
+                "predictions": r.predictions,
+                "labelled": r.labelled,
+                "coverage": r.labelled / r.predictions if r.predictions else 0.0,
+                "state": r.state,
+                "realized": _decode(r.realized),
+                "estimated": _decode(r.estimated),
+            }
+            for r in reversed(rows)
+        ]
+
+    # -- the error stream ---------------------------------------------------------------
+
+    def stream(self, model: str) -> ErrorStream:
+        t = schema.error_streams
+        with self.store.connect("reading the error stream") as conn:
+            row = conn.execute(select(t).where(t.c.model == model)).first()
+        if row is None:
+            return ErrorStream(0, 0, [], {})
+        return ErrorStream(
+            row.label_cursor, row.position, orjson.loads(row.pending), orjson.loads(row.detectors)
+        )
+
+    def stream_rows(
+        self, model: str, *, after: int, pending: Sequence[int], limit: int
+    ) -> list[StreamRow]:
+        """Labels after ``after`` (and the pending ones), in arrival order, with their
+        predictions when these have arrived."""
+        p, lab = schema.predictions, schema.labels
+        query = (
+            select(lab.c.pk, lab.c.id, lab.c.label, lab.c.ts, p.c.ts.label("pts"), p.c.prediction)
+            .outerjoin(p, and_(p.c.model == lab.c.model, p.c.id == lab.c.id))
+            .where(lab.c.model == model)
+            .order_by(lab.c.pk)
+        )
+        with self.store.connect("reading the error stream") as conn:
+            out = []
+            if pending:
+                rows = conn.execute(query.where(lab.c.pk.in_(list(pending))))
+                out += [_stream_row(r) for r in rows]
+            rows = conn.execute(query.where(lab.c.pk > after).limit(limit))
+            out += [_stream_row(r) for r in rows]
+            return out
+
+    def save_stream(
+        self,
+        model: str,
+        stream: ErrorStream,
+        detections: Sequence[dict[str, Any]],
+        *,
+        now: datetime,
+    ) -> None:
+        """The stream's progress and the detections it produced, in one transaction."""
+        t, d = schema.error_streams, schema.detections
+        values = {
+            "label_cursor": stream.label_cursor,
+            "position": stream.position,
+            "pending": orjson.dumps(stream.pending).decode(),
+            "detectors": orjson.dumps(stream.detectors).decode(),
+            "updated_at": now,
+        }
+        with self.store.transaction("saving the error stream") as conn:
+            done = conn.execute(update(t).where(t.c.model == model).values(**values))
+            if not done.rowcount:
+                conn.execute(t.insert().values(model=model, **values))
+            for detection in detections:
+                conn.execute(
+                    d.insert().values(
+                        model=model,
+                        detector=detection["detector"],
+                        position=detection["position"],
+                        ts=detection["ts"],
+                        details=_json(detection.get("details")),
+                        created_at=now,
+                    )
+                )
+
+    def detections(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
+        d = schema.detections
+        with self.store.connect("reading detections") as conn:
+            rows = conn.execute(
+                select(d).where(d.c.model == model).order_by(d.c.pk.desc()).limit(limit)
+            ).all()
+        return [
+            {
+                "detector": r.detector,
+                "position": r.position,
+                "ts": r.ts,
+                "details": _decode(r.details),
+                "created_at": r.created_at,
+            }
+            for r in reversed(rows)
+        ]
+
+
+def _stream_row(r: Any) -> StreamRow:
+    return StreamRow(r.pk, r.id, _decode(r.label), r.ts, r.pts, _decode(r.prediction))
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, default=str).decode()
+
+
+def _set_cursor(conn: Connection, c: Any, model: str, position: int, now: datetime) -> None:
+    done = conn.execute(
+        update(c)
+        .where(c.c.model == model, c.c.name == CURSOR)
+        .values(position=position, updated_at=now)
+    )
+    if not done.rowcount:
+        conn.execute(c.insert().values(model=model, name=CURSOR, position=position, updated_at=now))
