@@ -1,0 +1,476 @@
+"""The human review queue: items, their reviews, and the labels they give the next model.
+
+An item is one prediction queued for a reason (``misclassified``, ``out_of_distribution``
+or ``low_confidence``), at most one per (model, prediction). Its life::
+
+    pending ──> confirmed    the label is right (the production label, or the prediction
+       │                     when no label has arrived)
+       ├────> relabelled     the reviewer gives the right label (``new_label``)
+       └────> discarded      not usable for training (ambiguous, broken input)
+
+A reviewed item can be reviewed again; the latest review counts and every review stays
+in the item's history. Queueing (:meth:`ReviewRepository.enqueue`) is idempotent and
+keeps at most ``per_window`` items per window across calls; a pending item is upgraded
+when a stronger reason appears (its label arrived and shows an error), a reviewed item
+is never touched.
+
+:meth:`ReviewRepository.training_labels` is what the next training set is made of: the
+production labels, overridden by reviews (relabelled: the reviewer's label; confirmed:
+the confirmed label; discarded: left out), each with its provenance. Reviewed rows are
+not eligible for evaluation holdouts: a reviewer chose them, so they are not a sample of
+production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import Connection, and_, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage import schema
+from storage.store import Store
+
+PENDING, CONFIRMED, RELABELLED, DISCARDED = "pending", "confirmed", "relabelled", "discarded"
+STATES = (PENDING, CONFIRMED, RELABELLED, DISCARDED)
+REVIEWED = (CONFIRMED, RELABELLED)  # states whose label goes into training
+# the reasons an item is queued for, strongest first (monitor.review chooses them)
+REASONS = ("misclassified", "out_of_distribution", "low_confidence")
+PRODUCTION, REVIEW = "production", "review"  # where a training label comes from
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+class Candidate(Protocol):
+    """What :meth:`ReviewRepository.enqueue` needs of a candidate (monitor.review's)."""
+
+    @property
+    def prediction_id(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def priority(self) -> float: ...
+    @property
+    def label(self) -> Any: ...
+    @property
+    def details(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    pk: int
+    model: str
+    prediction_id: str
+    window_start: datetime | None
+    reason: str
+    priority: float
+    state: str
+    label: Any  # the production label known when queued (or upgraded)
+    new_label: Any  # the reviewed label (relabelled, confirmed)
+    reviewer: str | None
+    reviewed_at: datetime | None
+    created_at: datetime
+    why: dict[str, Any]  # the candidate's details: summary, priority parts, ...
+    history: list[dict[str, Any]]  # queued, upgraded, each review
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """An item with the prediction it is about and the production label, as of now."""
+
+    item: ReviewItem
+    ts: datetime | None
+    features: dict[str, Any]
+    prediction: Any
+    score: float | None
+    probabilities: dict[str, float] | None
+    production_label: Any  # None while no label has arrived
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    """A stored prediction with its label joined (None before it arrives)."""
+
+    id: str
+    ts: datetime
+    features: dict[str, Any]
+    prediction: Any
+    score: float | None
+    label: Any
+    probabilities: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class TrainingLabel:
+    id: str
+    ts: datetime
+    features: dict[str, Any]
+    label: Any
+    source: str  # "production" or "review"
+    review_state: str | None  # confirmed or relabelled for reviewed rows
+    reviewer: str | None
+    reviewed_at: datetime | None
+    holdout_eligible: bool  # False for reviewed rows
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def _load(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _item(row: Any) -> ReviewItem:
+    return _item_from(row._mapping)
+
+
+def _item_from(mapping: Mapping[Any, Any]) -> ReviewItem:
+    values = {c.name: mapping[c.name] for c in schema.review_items.columns}
+    details = _load(values.pop("details")) or {}
+    values["label"] = _load(values["label"])
+    values["new_label"] = _load(values["new_label"])
+    return ReviewItem(**values, why=details.get("why", {}), history=details.get("history", []))
+
+
+def _details(why: Mapping[str, Any], history: list[dict[str, Any]]) -> str:
+    return _json({"why": dict(why), "history": history})
+
+
+def _insert(conn: Connection) -> Any:
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(schema.review_items).on_conflict_do_nothing(
+        index_elements=["model", "prediction_id"]
+    )
+
+
+def _lock_window(conn: Connection, model: str, window_start: datetime) -> None:
+    """Serialise concurrent queueing into one window (SQLite's write lock already does)."""
+    if conn.dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"review:{model}:{window_start.isoformat()}".encode(), digest_size=8)
+    key = int.from_bytes(digest.digest(), "big", signed=True)
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+class ReviewRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- the rows a window's candidates are chosen from -----------------------------------
+
+    def window_rows(self, model: str, window_start: datetime) -> list[WindowRow]:
+        p, lab = schema.predictions, schema.labels
+        query = (
+            select(
+                p.c.id,
+                p.c.ts,
+                p.c.features,
+                p.c.prediction,
+                p.c.score,
+                lab.c.label,
+                p.c.probabilities,
+            )
+            .select_from(p.outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id)))
+            .where(p.c.model == model, p.c.window_start == window_start)
+            .order_by(p.c.id)
+        )
+        with self.store.connect("reading a window's predictions") as conn:
+            return [
+                WindowRow(
+                    r.id,
+                    r.ts,
+                    orjson.loads(r.features),
+                    _load(r.prediction),
+                    r.score,
+                    _load(r.label),
+                    _load(r.probabilities),
+                )
+                for r in conn.execute(query)
+            ]
+
+    # -- queueing ---------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        model: str,
+        window_start: datetime,
+        candidates: Sequence[Candidate],
+        *,
+        per_window: int,
+        now: datetime,
+    ) -> dict[str, int]:
+        """Queue new candidates (in the given order, highest priority first) while the
+        window has fewer than ``per_window`` items, and upgrade pending items to a
+        stronger reason. Idempotent: an item already queued is not queued again."""
+        t = schema.review_items
+        rank = {reason: i for i, reason in enumerate(reversed(REASONS))}
+        added = upgraded = 0
+        with self.store.transaction("queueing review items") as conn:
+            _lock_window(conn, model, window_start)
+            queued = conn.execute(
+                select(func.count()).where(t.c.model == model, t.c.window_start == window_start)
+            ).scalar_one()
+            existing = self._existing(conn, model, [c.prediction_id for c in candidates])
+            fresh: list[Candidate] = []
+            for c in candidates:
+                old = existing.get(c.prediction_id)
+                if old is None:
+                    fresh.append(c)
+                elif old.state == PENDING and rank.get(c.reason, -1) > rank.get(old.reason, -1):
+                    event = {
+                        "at": now,
+                        "event": "upgraded",
+                        "from": old.reason,
+                        "to": c.reason,
+                        "was": old.why.get("summary"),
+                    }
+                    conn.execute(
+                        update(t)
+                        .where(t.c.pk == old.pk, t.c.state == PENDING)
+                        .values(
+                            reason=c.reason,
+                            priority=c.priority,
+                            label=None if c.label is None else _json(c.label),
+                            details=_details(c.details, [*old.history, event]),
+                        )
+                    )
+                    upgraded += 1
+            room = max(per_window - queued, 0)
+            while room and fresh:
+                batch, fresh = fresh[:room], fresh[room:]
+                rows = [
+                    {
+                        "model": model,
+                        "prediction_id": c.prediction_id,
+                        "window_start": window_start,
+                        "reason": c.reason,
+                        "priority": c.priority,
+                        "state": PENDING,
+                        "label": None if c.label is None else _json(c.label),
+                        "created_at": now,
+                        "details": _details(
+                            c.details, [{"at": now, "event": "queued", "reason": c.reason}]
+                        ),
+                    }
+                    for c in batch
+                ]
+                inserted = len(conn.execute(_insert(conn).returning(t.c.pk), rows).all())
+                added += inserted
+                room -= inserted
+        return {"added": added, "upgraded": upgraded, "over_cap": len(fresh)}
+
+    def _existing(self, conn: Connection, model: str, ids: list[str]) -> dict[str, ReviewItem]:
+        t = schema.review_items
+        found: dict[str, ReviewItem] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            rows = conn.execute(select(t).where(t.c.model == model, t.c.prediction_id.in_(chunk)))
+            found.update((r.prediction_id, _item(r)) for r in rows)
+        return found
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def items(
+        self,
+        model: str,
+        *,
+        state: str | None = None,
+        reason: str | None = None,
+        window: datetime | None = None,
+        limit: int = 100,
+    ) -> list[ReviewItem]:
+        """Items, highest priority first (then oldest first)."""
+        t = schema.review_items
+        query = select(t).where(t.c.model == model)
+        if state is not None:
+            query = query.where(t.c.state == state)
+        if reason is not None:
+            query = query.where(t.c.reason == reason)
+        if window is not None:
+            query = query.where(t.c.window_start == window)
+        query = query.order_by(t.c.priority.desc(), t.c.pk).limit(limit)
+        with self.store.connect("reading review items") as conn:
+            return [_item(r) for r in conn.execute(query)]
+
+    def item(self, model: str, key: int | str) -> ItemView | None:
+        """One item with its prediction and production label. ``key`` is the item
+        number (an int), or a prediction id (a str; an all-digit str that is no
+        prediction id is taken as an item number)."""
+        t, p, lab = schema.review_items, schema.predictions, schema.labels
+        if isinstance(key, int):
+            match = t.c.pk == key
+        elif key.isdigit():
+            match = or_(t.c.prediction_id == key, t.c.pk == int(key))
+        else:
+            match = t.c.prediction_id == key
+        query = (
+            select(
+                t,
+                p.c.ts.label("p_ts"),
+                p.c.features.label("p_features"),
+                p.c.prediction.label("p_prediction"),
+                p.c.score.label("p_score"),
+                p.c.probabilities.label("p_probabilities"),
+                lab.c.label.label("p_label"),
+            )
+            .select_from(
+                t.outerjoin(p, and_(p.c.model == t.c.model, p.c.id == t.c.prediction_id)).outerjoin(
+                    lab, and_(lab.c.model == t.c.model, lab.c.id == t.c.prediction_id)
+                )
+            )
+            .where(t.c.model == model, match)
+        )
+        with self.store.connect("reading a review item") as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return None
+        if len(rows) > 1 and isinstance(key, str):  # a prediction id beats an item number
+            rows = [r for r in rows if r.prediction_id == key]
+        row = rows[0]
+        return ItemView(
+            item=_item_from(row._mapping),
+            ts=row.p_ts,
+            features=orjson.loads(row.p_features) if row.p_features else {},
+            prediction=_load(row.p_prediction),
+            score=row.p_score,
+            probabilities=_load(row.p_probabilities),
+            production_label=_load(row.p_label),
+        )
+
+    def counts(self, model: str) -> dict[str, Any]:
+        """Items per state, and per window per state (window starts as datetimes)."""
+        t = schema.review_items
+        with self.store.connect("counting review items") as conn:
+            rows = conn.execute(
+                select(t.c.window_start, t.c.state, func.count())
+                .where(t.c.model == model)
+                .group_by(t.c.window_start, t.c.state)
+                .order_by(t.c.window_start, t.c.state)
+            ).all()
+        states: dict[str, int] = dict.fromkeys(STATES, 0)
+        windows: dict[datetime | None, dict[str, int]] = {}
+        for start, state, n in rows:
+            states[state] = states.get(state, 0) + n
+            windows.setdefault(start, dict.fromkeys(STATES, 0))[state] = n
+        return {"states": states, "windows": windows}
+
+    # -- reviewing --------------------------------------------------------------------------
+
+    def review(
+        self,
+        model: str,
+        pk: int,
+        state: str,
+        *,
+        reviewer: str,
+        now: datetime,
+        new_label: Any = None,
+        note: Mapping[str, Any] | None = None,
+    ) -> ReviewItem | None:
+        """Record a review (the latest replaces the previous one, which stays in the
+        history); None when the model has no item ``pk``.
+
+        ``relabelled`` needs ``new_label``. ``confirmed`` records the label it confirms:
+        the production label, or the prediction when no label has arrived yet.
+        """
+        if state not in (CONFIRMED, RELABELLED, DISCARDED):
+            raise ValueError(
+                f"cannot review into state {state!r}; choose confirmed, relabelled or discarded"
+            )
+        if state == RELABELLED and new_label is None:
+            raise ValueError("relabelled needs the new label")
+        if state != RELABELLED and new_label is not None:
+            raise ValueError(f"{state} takes no new label")
+        view = self.item(model, pk)
+        if view is None:
+            return None
+        old = view.item
+        if state == CONFIRMED:
+            new_label = view.production_label
+            if new_label is None:
+                new_label = view.prediction
+            if new_label is None:
+                raise ValueError(
+                    f"review item {pk} of {model!r} has neither a label nor a prediction to confirm"
+                )
+        event: dict[str, Any] = {"at": now, "event": state, "by": reviewer}
+        if new_label is not None:
+            event["label"] = new_label
+        if old.state != PENDING:
+            event["replaces"] = {"state": old.state, "label": old.new_label, "by": old.reviewer}
+        if note:
+            event["note"] = dict(note)
+        t = schema.review_items
+        with self.store.transaction("recording a review") as conn:
+            # re-read under the lock: two reviewers must not lose each other's history
+            current = conn.execute(select(t.c.details).where(t.c.pk == pk).with_for_update())
+            details = _load(current.scalar_one()) or {}
+            history = [*details.get("history", []), event]
+            conn.execute(
+                update(t)
+                .where(t.c.pk == pk)
+                .values(
+                    state=state,
+                    new_label=None if new_label is None else _json(new_label),
+                    reviewer=reviewer,
+                    reviewed_at=now,
+                    details=_details(details.get("why", {}), history),
+                )
+            )
+            row = conn.execute(select(t).where(t.c.pk == pk)).one()
+        return _item(row)
+
+    # -- the next training set --------------------------------------------------------------
+
+    def training_labels(self, model: str) -> list[TrainingLabel]:
+        """Every labelled prediction with its training label and where it comes from,
+        oldest first: reviews override production labels; discarded rows are left out."""
+        p, lab, t = schema.predictions, schema.labels, schema.review_items
+        query = (
+            select(
+                p.c.id,
+                p.c.ts,
+                p.c.features,
+                lab.c.label,
+                t.c.state,
+                t.c.new_label,
+                t.c.reviewer,
+                t.c.reviewed_at,
+            )
+            .select_from(
+                p.outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id)).outerjoin(
+                    t, and_(t.c.model == p.c.model, t.c.prediction_id == p.c.id)
+                )
+            )
+            .where(
+                p.c.model == model,
+                or_(lab.c.label.is_not(None), t.c.state.in_(REVIEWED)),
+                or_(t.c.state.is_(None), t.c.state != DISCARDED),
+            )
+            .order_by(p.c.ts, p.c.id)
+        )
+        out = []
+        with self.store.connect("reading training labels") as conn:
+            for r in conn.execute(query):
+                reviewed = r.state in REVIEWED
+                label = _load(r.new_label) if reviewed and r.new_label is not None else None
+                out.append(
+                    TrainingLabel(
+                        id=r.id,
+                        ts=r.ts,
+                        features=orjson.loads(r.features),
+                        label=label if label is not None else _load(r.label),
+                        source=REVIEW if reviewed else PRODUCTION,
+                        review_state=r.state if reviewed else None,
+                        reviewer=r.reviewer if reviewed else None,
+                        reviewed_at=r.reviewed_at if reviewed else None,
+                        holdout_eligible=not reviewed,
+                    )
+                )
+        return out
