@@ -158,6 +158,54 @@ def _lock_window(conn: Connection, model: str, window_start: datetime) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def _filtered(
+    query: Any,
+    model: str,
+    state: str | None,
+    reason: str | None,
+    window: datetime | None,
+    limit: int,
+) -> Any:
+    t = schema.review_items
+    query = query.where(t.c.model == model)
+    if state is not None:
+        query = query.where(t.c.state == state)
+    if reason is not None:
+        query = query.where(t.c.reason == reason)
+    if window is not None:
+        query = query.where(t.c.window_start == window)
+    return query.order_by(t.c.priority.desc(), t.c.pk).limit(limit)
+
+
+def _view_query() -> Any:
+    t, p, lab = schema.review_items, schema.predictions, schema.labels
+    return select(
+        t,
+        p.c.ts.label("p_ts"),
+        p.c.features.label("p_features"),
+        p.c.prediction.label("p_prediction"),
+        p.c.score.label("p_score"),
+        p.c.probabilities.label("p_probabilities"),
+        lab.c.label.label("p_label"),
+    ).select_from(
+        t.outerjoin(p, and_(p.c.model == t.c.model, p.c.id == t.c.prediction_id)).outerjoin(
+            lab, and_(lab.c.model == t.c.model, lab.c.id == t.c.prediction_id)
+        )
+    )
+
+
+def _view(row: Any) -> ItemView:
+    return ItemView(
+        item=_item_from(row._mapping),
+        ts=row.p_ts,
+        features=orjson.loads(row.p_features) if row.p_features else {},
+        prediction=_load(row.p_prediction),
+        score=row.p_score,
+        probabilities=_load(row.p_probabilities),
+        production_label=_load(row.p_label),
+    )
+
+
 class ReviewRepository:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -286,62 +334,40 @@ class ReviewRepository:
         limit: int = 100,
     ) -> list[ReviewItem]:
         """Items, highest priority first (then oldest first)."""
-        t = schema.review_items
-        query = select(t).where(t.c.model == model)
-        if state is not None:
-            query = query.where(t.c.state == state)
-        if reason is not None:
-            query = query.where(t.c.reason == reason)
-        if window is not None:
-            query = query.where(t.c.window_start == window)
-        query = query.order_by(t.c.priority.desc(), t.c.pk).limit(limit)
+        query = _filtered(select(schema.review_items), model, state, reason, window, limit)
         with self.store.connect("reading review items") as conn:
             return [_item(r) for r in conn.execute(query)]
+
+    def views(
+        self,
+        model: str,
+        *,
+        state: str | None = None,
+        reason: str | None = None,
+        window: datetime | None = None,
+        limit: int = 100,
+    ) -> list[ItemView]:
+        """:meth:`items` with their predictions and production labels (for exports)."""
+        query = _filtered(_view_query(), model, state, reason, window, limit)
+        with self.store.connect("reading review items") as conn:
+            return [_view(r) for r in conn.execute(query)]
 
     def item(self, model: str, key: int | str) -> ItemView | None:
         """One item with its prediction and production label. ``key`` is the item
         number (an int), or a prediction id (a str; an all-digit str that is no
         prediction id is taken as an item number)."""
-        t, p, lab = schema.review_items, schema.predictions, schema.labels
+        t = schema.review_items
         if isinstance(key, int):
             match = t.c.pk == key
         elif key.isdigit():
             match = or_(t.c.prediction_id == key, t.c.pk == int(key))
         else:
             match = t.c.prediction_id == key
-        query = (
-            select(
-                t,
-                p.c.ts.label("p_ts"),
-                p.c.features.label("p_features"),
-                p.c.prediction.label("p_prediction"),
-                p.c.score.label("p_score"),
-                p.c.probabilities.label("p_probabilities"),
-                lab.c.label.label("p_label"),
-            )
-            .select_from(
-                t.outerjoin(p, and_(p.c.model == t.c.model, p.c.id == t.c.prediction_id)).outerjoin(
-                    lab, and_(lab.c.model == t.c.model, lab.c.id == t.c.prediction_id)
-                )
-            )
-            .where(t.c.model == model, match)
-        )
         with self.store.connect("reading a review item") as conn:
-            rows = conn.execute(query).all()
-        if not rows:
-            return None
+            rows = conn.execute(_view_query().where(t.c.model == model, match)).all()
         if len(rows) > 1 and isinstance(key, str):  # a prediction id beats an item number
             rows = [r for r in rows if r.prediction_id == key]
-        row = rows[0]
-        return ItemView(
-            item=_item_from(row._mapping),
-            ts=row.p_ts,
-            features=orjson.loads(row.p_features) if row.p_features else {},
-            prediction=_load(row.p_prediction),
-            score=row.p_score,
-            probabilities=_load(row.p_probabilities),
-            production_label=_load(row.p_label),
-        )
+        return _view(rows[0]) if rows else None
 
     def counts(self, model: str) -> dict[str, Any]:
         """Items per state, and per window per state (window starts as datetimes)."""

@@ -204,6 +204,8 @@ def test_item_joins_the_prediction_and_its_production_label(
     assert seven.production_label is None
     assert repo.item("m", "zzz") is None
     assert repo.item("other", view.item.pk) is None
+    assert repo.views("m") == [view, seven]  # by priority, as items() orders them
+    assert repo.views("m", reason="low_confidence") == [seven]
 
 
 def test_review_transitions_keep_the_latest_and_the_history(
