@@ -88,7 +88,7 @@ class PerformanceSettings:
     metrics: Sequence[str] = ("roc_auc",)
     tolerance: float = 0.02
     confidence: float = 0.95
-    detectors: Sequence[str] = ("adwin", "ddm", "page_hinkley", "hddm_a")
+    detectors: Sequence[str] = ("adwin", "page_hinkley", "hddm_a")
     min_labelled: int = 30  # fewer labelled rows: no realized figures at all
     resamples: int = 200
     max_pending: int = 100_000  # labels waiting for their prediction
