@@ -23,7 +23,7 @@ import yaml
 from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner, Result
 
-from driftd import cli
+from driftd import cli, cli_common
 from driftd.demo import data
 
 ALERTS_TESTS = str(Path(__file__).resolve().parents[1] / "alerts")
@@ -140,13 +140,13 @@ def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Logs]:
     capture is added to the root logger right after the CLI's own set-up.
     """
     captured = Logs(Capture(), Capture())
-    setup = cli.setup_logging
+    setup = cli_common.setup_logging
 
     def setup_and_capture(level: str = "INFO") -> None:
         setup(level)
         logging.getLogger().addHandler(captured.handled)
 
-    monkeypatch.setattr(cli, "setup_logging", setup_and_capture)
+    monkeypatch.setattr(cli_common, "setup_logging", setup_and_capture)
     sdk = logging.getLogger("slack_sdk")
     sdk.addHandler(captured.slack_sdk)
     try:

@@ -1,0 +1,59 @@
+"""What every ``driftd`` command shares: the typer app, common options, error handling,
+and loading the config into an :class:`~driftd.app.App`."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from driftd.logs import protect, setup_logging
+from storage.errors import ConfigError, DriftdError
+
+app = typer.Typer(
+    name="driftd",
+    help="ML monitoring daemon: ingest prediction logs and labels, watch drift, act.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="The driftd YAML file.", show_default=True)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
+LogOpt = Annotated[
+    str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.", show_default=True)
+]
+
+
+def dump(obj: Any) -> str:
+    return orjson.dumps(
+        obj, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
+@contextmanager
+def errors() -> Any:
+    """DriftdErrors become a one-line message and an exit code, not a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        typer.echo(f"driftd: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except DriftdError as exc:
+        typer.echo(f"driftd: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def load_app(config: Path, log_level: str) -> Any:
+    from driftd.app import App
+    from driftd.config import load
+
+    setup_logging(log_level.upper())
+    loaded = load(config)
+    protect(*loaded.secrets.values())
+    return App(loaded)
