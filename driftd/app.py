@@ -15,7 +15,6 @@ from driftd.config import Config, JobSchedule, SourceConfig
 from driftd.daemon import Daemon, JobFn
 from monitor.ingest import Ingestor, IngestReport, Progress, Source
 from monitor.records import FeatureType, RecordSpec
-from monitor.windows import TimeWindows
 from storage.alerts import AlertRepository
 from storage.errors import AlertDeliveryError, ConfigError, DriftdError
 from storage.ingest import IngestRepository
@@ -113,7 +112,7 @@ class App:
             repository=self.repository,
             model=self.model,
             sources=self.sources(),
-            windows=TimeWindows(self.config.windows.size),
+            windows=self.config.windows.build(),
             max_line_bytes=self.config.ingest.max_line_bytes,
             chunk_rows=self.config.ingest.chunk_rows,
             progress=progress,
@@ -302,6 +301,10 @@ class App:
         engine = self.performance_engine
         results = engine.update(now)
         stream = engine.feed(now)
+        review = [
+            self.review_queue.refresh(self.model, start, profile=self._review_profile(), now=now)
+            for start in sorted(results)
+        ]
         metrics = self.config.performance.metrics
         evaluations = [performance_evaluation(self.model, r, metrics) for r in results.values()]
         evaluations.append(detector_evaluation(self.model, stream.detections, stream.errors))
@@ -316,8 +319,43 @@ class App:
                 for start, r in sorted(results.items())
             },
             "stream": stream.to_dict(),
+            "review": {
+                "added": sum(r["added"] for r in review),
+                "upgraded": sum(r["upgraded"] for r in review),
+            },
             "alerts": alerts,
         }
+
+    @cached_property
+    def review_repository(self) -> Any:
+        from storage.review import ReviewRepository
+
+        return ReviewRepository(self.store)
+
+    @cached_property
+    def review_queue(self) -> Any:
+        """The review queue, refreshed for every window the performance job recomputes:
+        misclassified rows once labelled, low-confidence and out-of-distribution rows
+        before."""
+        from monitor.review import ReviewQueue, ReviewSettings
+
+        c = self.config
+        settings = ReviewSettings(
+            task=c.model.task,
+            threshold=c.model.threshold,
+            cost_fn=c.performance.cost.fn,
+            cost_fp=c.performance.cost.fp,
+            currency=c.performance.cost.currency,
+            per_window=c.review.per_window,
+            margin=c.review.margin,
+            out_of_distribution=c.review.out_of_distribution,
+        )
+        return ReviewQueue(self.review_repository, settings)
+
+    def _review_profile(self) -> Any:
+        if self.config.reference is None:
+            return None
+        return self.statistics_engine().profile
 
     # -- alerts -------------------------------------------------------------------------
 
@@ -434,10 +472,13 @@ class App:
     def _report(self, start: datetime, state: Any) -> str | None:
         from monitor.drift.report import as_report_frame, capped, write_drift_report
 
-        previous = start - self.config.windows.size
+        size = self.config.windows.size  # None: row-count windows
+        previous = start - size if size else self.repository.window_before(self.model, start)
         self._reported.add(start)  # called for windows with dataset drift only
-        if self.config.drift.reports == "episode" and (
-            previous in self._reported or self._drifted(previous)
+        if (
+            self.config.drift.reports == "episode"
+            and previous is not None
+            and (previous in self._reported or self._drifted(previous))
         ):
             return None  # the episode's first window has the report
 
@@ -559,9 +600,11 @@ class App:
             r["start"]: r
             for r in self.performance_repository.windows(self.model, len(windows) or 1)
         }
+        review = self.review_repository.counts(self.model)
         for window in windows:
             window["statistics"] = _window_summary(results.get(window["start"]))
             window["performance"] = _performance_summary(performance.get(window["start"]))
+            window["review"] = review["windows"].get(window["start"])
         return {
             "model": self.model,
             "database": redact_url(self.store.url),
@@ -570,6 +613,7 @@ class App:
             "windows": windows,
             "jobs": {name: _run_dict(self.runs.last(name)) for name in self.jobs()},
             "detections": self.performance_repository.detections(self.model, 20),
+            "review": review["states"],
             "alerts": {
                 "open": [
                     {"rule": i.rule, "scope": i.scope, "severity": i.severity, "since": i.opened_at}

@@ -235,6 +235,7 @@ def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) ->
             f"{last['predictions']} predictions, {last['label_coverage']:.0%} labelled so far"
         )
         _performance_table(out, windows)
+    _review(out, app)
     problems = app.health()
     out("health: " + ("ok" if not problems else "; ".join(problems)))
     out(f"next: {_command()} status -c {app.config.config_path}")
@@ -268,6 +269,42 @@ def _performance_table(out: Callable[[str], None], windows: list[dict[str, objec
             f"   {value(perf, 'estimated', 'cost', ',.0f'):>8}"
         )
     out("")
+
+
+def _review(out: Callable[[str], None], app: App) -> None:
+    """The review queue, and a reviewer's decisions reaching the next training set."""
+    repo = app.review_repository
+    model = app.model
+    pending = repo.items(model, state="pending", limit=100_000)
+    reasons = Counter(i.reason for i in pending)
+    out(
+        f"review queue: {len(pending)} pending ("
+        + ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in reasons.most_common())
+        + f"), at most {app.config.review.per_window} per window, highest priority first"
+    )
+    wrong = [i for i in pending if i.reason == "misclassified"][:2]
+    if len(wrong) < 2:
+        return
+    before = repo.training_labels(model)
+    now = app.clock()
+    # a fraud analyst looks at the two most urgent errors: the first label is right; the
+    # second was a chargeback filed by mistake, so the transaction was not fraud after all
+    repo.review(model, wrong[0].pk, "confirmed", reviewer="analyst", now=now)
+    corrected = 1 - int(wrong[1].label)
+    repo.review(model, wrong[1].pk, "relabelled", reviewer="analyst", now=now, new_label=corrected)
+    after = {r.id: r for r in repo.training_labels(model)}
+    changed = after[wrong[1].prediction_id]
+    out(
+        f"  an analyst confirmed {wrong[0].prediction_id} and relabelled "
+        f"{wrong[1].prediction_id} as {corrected}: the next training set ({len(before)} rows) "
+        f"now takes that row's label from the review (label {changed.label}, source "
+        f"{changed.source}, kept out of evaluation holdouts)"
+    )
+    config = app.config.config_path
+    out(
+        f"  try: {_command()} review list -c {config}; "
+        f"{_command()} training-set -c {config} -o training.csv"
+    )
 
 
 def _command() -> str:

@@ -14,12 +14,20 @@ from storage.errors import DriftdError
 
 def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: Path) -> None:
     lines: list[str] = []
-    status = run_demo(tmp_path / "ws", days=2, rows_per_hour=60, seed=3, out=lines.append)
+    status = run_demo(
+        tmp_path / "ws",
+        days=2,
+        rows_per_hour=60,
+        seed=3,
+        drift_at_hour=24,
+        drift_until_hour=36,
+        out=lines.append,
+    )
 
     # the same stream, replayed independently: what should have been stored
     model = data.train_baseline(data.make_reference(20_000, seed=3), seed=3)
     stream = data.ProductionStream(
-        model=model, start=START, rows_per_hour=60, drift_at_hour=24, seed=3
+        model=model, start=START, rows_per_hour=60, drift_at_hour=24, drift_until_hour=36, seed=3
     )
     batches = [stream.hour(h) for h in range(48)]
     predictions = sum(len(b.predictions) for b in batches)
@@ -36,12 +44,12 @@ def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: P
     assert ingestion["predictions"]["files"] == 2  # one log file per simulated day
     assert len(status["windows"]) == 8  # 48 hours in 6-hour windows
     assert all(w["predictions"] == 6 * 60 for w in status["windows"])
-    # drift is found where the stream drifts (hour 24), and nowhere before it
-    drift_start = START + timedelta(hours=24)
+    # drift is found where the stream drifts (hours 24 to 36), and nowhere else
+    drift_start, drift_end = START + timedelta(hours=24), START + timedelta(hours=36)
     for window in status["windows"]:
         stats = window["statistics"]
         drifted = {c["column"] for c in stats["drifted_columns"]}
-        if window["start"] < drift_start:
+        if not drift_start <= window["start"] < drift_end:
             assert not stats["dataset_drift"] and not drifted, window
             assert not stats["prediction_drift"] and not stats["multivariate_drift"], window
         else:
@@ -51,6 +59,24 @@ def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: P
     assert [r.name for r in reports] == [f"drift-card-fraud-{drift_start:%Y%m%dT%H%M}.html"]
     narration = "\n".join(lines)
     assert "production starts drifting" in narration
+    # one grouped drift alert when it starts, its resolve after two clear windows
+    alerts = [line for line in lines if line.startswith("  ALERT")]
+    drift_alerts = [a for a in alerts if "dataset drift" in a]
+    assert [a.split("]")[0] for a in drift_alerts] == ["  ALERT [critical", "  ALERT [resolved"]
+    # status --json: per window, performance with coverage and intervals, review counts
+    first, drifting = status["windows"][0], status["windows"][4]
+    for window in (first, drifting):
+        perf = window["performance"]
+        assert perf["state"] in ("pending", "incomplete", "complete")
+        assert 0 <= perf["coverage"] <= 1 and perf["estimated"]["roc_auc"]["value"] > 0.5
+        auc = perf["realized"]["roc_auc"]
+        assert auc["lower"] <= auc["value"] <= auc["upper"]
+        assert sum(window["review"].values()) > 0
+    realized = [w["performance"]["realized"]["roc_auc"]["value"] for w in (first, drifting)]
+    assert realized[1] < realized[0] - 0.1  # the new fraud pattern defeats the model
+    # the review queue holds misclassified transactions, and a review reaches training
+    assert status["review"]["pending"] > 0 and "misclassified" in narration
+    assert "source review" in narration
     assert "duplicates skipped" in narration
     assert "quarantined" in narration
     assert narration.rstrip().splitlines()[-2] == "health: ok"
