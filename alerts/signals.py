@@ -123,8 +123,16 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
-def window_evaluation(model: str, results: Mapping[str, Any]) -> Evaluation:
-    """The signals of one window's statistics (see :mod:`monitor.statistics`)."""
+def window_evaluation(
+    model: str,
+    results: Mapping[str, Any],
+    *,
+    performance: Mapping[str, Any] | None = None,
+    currency: str = "",
+) -> Evaluation:
+    """The signals of one window's statistics (see :mod:`monitor.statistics`); the
+    window's performance row, when known, adds label coverage and the estimated business
+    cost to the message."""
     window = datetime.fromisoformat(results["start"])
     signals: list[Signal] = []
     quality = [q for q in results.get("quality_failed", [])]
@@ -223,8 +231,14 @@ def window_evaluation(model: str, results: Mapping[str, Any]) -> Evaluation:
         "rows": results.get("rows"),
         "report": results.get("report"),
     }
-    if "label_coverage" in results:
-        context["label_coverage"] = results["label_coverage"]
+    if performance is not None:
+        context["label_coverage"] = performance["coverage"]
+        cost = ((performance.get("estimated") or {}).get("metrics") or {}).get("cost")
+        if cost and cost.get("value") is not None:
+            context["impact"] = (
+                f"estimated error cost {_num(cost['value'])} {currency} this window "
+                f"(reference {_num(cost['reference'])})"
+            )
     return Evaluation(model, WINDOW_RULES, tuple(signals), window, context=context)
 
 

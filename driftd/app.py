@@ -222,7 +222,18 @@ class App:
         drifted = sorted(start.isoformat() for start, r in results.items() if r["drift"]["drifted"])
         from alerts.signals import window_evaluation
 
-        alerts = self.alert([window_evaluation(self.model, r) for _, r in sorted(results.items())])
+        known = {w["start"]: w for w in self.performance_repository.windows(self.model, 1000)}
+        alerts = self.alert(
+            [
+                window_evaluation(
+                    self.model,
+                    r,
+                    performance=known.get(start),
+                    currency=self.config.performance.cost.currency,
+                )
+                for start, r in sorted(results.items())
+            ]
+        )
         return {
             **folded.to_dict(),
             "finalized": len(results),
@@ -516,10 +527,11 @@ class App:
 
     def jobs(self) -> dict[str, JobFn]:
         jobs: dict[str, JobFn] = {"ingest": lambda: self.ingest().to_dict()}
-        if self.config.reference is not None:
-            jobs["statistics"] = self.statistics
+        # performance first: a drift alert then knows its window's coverage and cost
         if self.config.sources.labels:
             jobs["performance"] = self.performance
+        if self.config.reference is not None:
+            jobs["statistics"] = self.statistics
         jobs = {name: self._alerting(name, fn) for name, fn in jobs.items()}
         jobs["alerts"] = self.deliver_alerts
         return jobs
