@@ -12,6 +12,7 @@ resumes in order); a permanent failure marks it failed, with the error kept for
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,9 +66,16 @@ class Dispatcher:
         self.monotonic = monotonic
         self.min_interval = min_interval
         self._last_sent: float | None = None
+        # the alerts job and the jobs that evaluate deliver from threads of one daemon:
+        # one pass at a time, or two could send the same item
+        self._lock = threading.Lock()
 
     def deliver(self, *, limit: int = 100) -> DeliveryReport:
         """Send what is due, oldest first."""
+        with self._lock:
+            return self._deliver(limit)
+
+    def _deliver(self, limit: int) -> DeliveryReport:
         report = DeliveryReport()
         for item in self.repository.due(self.clock(), limit):
             thread: Ref | None = None
