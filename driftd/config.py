@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from monitor.records import FeatureType, Fields
-from monitor.windows import parse_duration
+from monitor.windows import RowWindows, TimeWindows, Windows, parse_duration
 from storage.errors import ConfigError
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -88,16 +88,46 @@ def _duration(value: Any) -> timedelta:
 
 
 class WindowsConfig(Section):
-    size: timedelta = timedelta(hours=1)
+    """Time windows of ``size`` (default 1h), or windows of ``rows`` predictions in
+    arrival order: one of the two."""
 
-    _parse = field_validator("size", mode="before")(lambda cls, v: _duration(v))
+    size: timedelta | None = timedelta(hours=1)
+    rows: int | None = Field(None, ge=1, strict=True)  # strict: true is no row count
+
+    _parse = field_validator("size", mode="before")(
+        lambda cls, v: None if v is None else _duration(v)
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows_replace_size(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("rows") is not None and "size" not in data:
+            return {**data, "size": None}  # the default size does not apply
+        return data
 
     @field_validator("size")
     @classmethod
-    def _whole_seconds(cls, v: timedelta) -> timedelta:
-        if v <= timedelta(0) or v % timedelta(seconds=1):
+    def _whole_seconds(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and (v <= timedelta(0) or v % timedelta(seconds=1)):
             raise ValueError("must be a positive whole number of seconds")
         return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WindowsConfig:
+        if (self.size is None) == (self.rows is None):
+            both = "" if self.size is None else ", not both"
+            raise ValueError(
+                f"give 'size' (time windows, e.g. 1h) or 'rows' (windows of that many"
+                f" predictions){both}"
+            )
+        return self
+
+    def build(self) -> Windows:
+        """The windows ingestion assigns predictions to."""
+        if self.rows is not None:
+            return RowWindows(self.rows)
+        assert self.size is not None  # one of the two, checked above
+        return TimeWindows(self.size)
 
 
 class StorageConfig(Section):

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import MAXYEAR, datetime
 from typing import Any, BinaryIO, Literal, Protocol
 
 import orjson
@@ -41,7 +41,7 @@ from monitor.sources import (
     read_lines,
     same_head,
 )
-from monitor.windows import TimeWindows
+from monitor.windows import RowWindows, TimeWindows, Windows
 from storage.ingest import Checkpoint, Chunk, ChunkResult
 
 logger = logging.getLogger(__name__)
@@ -138,6 +138,20 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+def _window_of(windows: Windows) -> Callable[[datetime], datetime | None]:
+    """The parsers' window assignment: row-count windows are assigned when stored."""
+    if isinstance(windows, RowWindows):
+        return _assigned_when_stored
+    return _last_window_first(windows)
+
+
+def _assigned_when_stored(ts: datetime) -> None:
+    # a window start may be moved 1 µs past the previous one: keep room for that
+    if ts.year == MAXYEAR:
+        raise Rejected(Reason.BAD_TS, f"no window for {ts.isoformat()}")
+    return None
+
+
 def _last_window_first(windows: TimeWindows) -> Callable[[datetime], datetime]:
     """``windows.start_of`` that first tries the window of the previous call.
 
@@ -231,7 +245,7 @@ class Ingestor:
         repository: Repository,
         model: str,
         sources: Sequence[Source],
-        windows: TimeWindows,
+        windows: Windows,
         max_line_bytes: int = 1 << 20,
         chunk_rows: int = 20_000,
         progress: Progress | None = None,
@@ -269,7 +283,7 @@ class Ingestor:
         sr = SourceReport()
         checkpoints = self.repository.checkpoints(self.model, source.name)
         if source.kind == "predictions":
-            parse = prediction_parser(source.spec, _last_window_first(self.windows))
+            parse = prediction_parser(source.spec, _window_of(self.windows))
         else:
             parse = label_parser(source.spec)
         for found in discover(source.paths):
@@ -420,13 +434,12 @@ class Ingestor:
         return Rejected(Reason.LINE_TOO_LONG, f"line over {self.max_line_bytes} bytes")
 
     def _chunk(self, source: Source, cp: Checkpoint, path: str) -> Chunk:
-        return Chunk(
-            model=self.model,
-            source=source.name,
-            kind=source.kind,
-            checkpoint=cp,
-            window_size=self.windows.size,
-        )
+        chunk = Chunk(model=self.model, source=source.name, kind=source.kind, checkpoint=cp)
+        if isinstance(self.windows, RowWindows):
+            chunk.window_rows = self.windows.rows
+        else:
+            chunk.window_size = self.windows.size
+        return chunk
 
     @staticmethod
     def _reject(chunk: Chunk, path: str, line: Line, rej: Rejected) -> None:

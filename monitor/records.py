@@ -263,7 +263,7 @@ def _dump_prediction(value: Any) -> str:
     return _dump(value, Reason.MISSING_PREDICTION, "prediction")
 
 
-WindowFn = Callable[[datetime], datetime]
+WindowFn = Callable[[datetime], datetime | None]  # None: assigned when stored
 
 
 def prediction_parser(spec: RecordSpec, window_of: WindowFn) -> Callable[[Any], dict[str, Any]]:

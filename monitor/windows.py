@@ -1,4 +1,10 @@
-"""Assigning records to windows by event time (pure)."""
+"""Windows of predictions: by event time, or by row count in arrival order (pure).
+
+:class:`TimeWindows` assigns a record to its window from its event time alone, so the
+parser does it. :class:`RowWindows` depends on what is stored already (which rows are
+duplicates, how full the current window is), so the store assigns those windows when it
+commits a chunk, in the chunk's transaction (:mod:`storage.ingest`).
+"""
 
 from __future__ import annotations
 
@@ -45,3 +51,26 @@ class TimeWindows:
 
     def end_of(self, start: datetime) -> datetime:
         return start + self.size
+
+
+class RowWindows:
+    """Windows of ``rows`` consecutive stored predictions of a model, in arrival order.
+
+    Arrival order is the order in which ingestion reads the records (files in discovery
+    order, lines in file order). Duplicates are not stored, so they do not count; a late
+    record (an old event time) goes into the window being filled, like any other. Every
+    window holds exactly ``rows`` predictions except the last one, which is filling.
+
+    A window is keyed by a start time like a time window: the event time of its first
+    row, moved to 1 microsecond after the previous window's start when it is not later,
+    so starts grow strictly in arrival order. Its end is the latest event time among its
+    rows (at least its start).
+    """
+
+    def __init__(self, rows: int) -> None:
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ValueError(f"a row window holds a positive whole number of rows, not {rows!r}")
+        self.rows = rows
+
+
+Windows = TimeWindows | RowWindows

@@ -4,10 +4,16 @@ This is what makes ingestion exactly-once: a chunk's rows and the checkpoint tha
 they were read commit together or not at all, so a crash at any instant followed by a
 restart re-reads exactly what was not committed. Records whose id is already stored are
 not written again and are counted as duplicates.
+
+Row-count windows (``Chunk.window_rows``) are assigned here, in the same transaction:
+which rows are new, and how full the model's current window is, is known only to the
+store. A crash before the commit leaves windows and rows as they were, so reading the
+same records again assigns them the same windows.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +22,7 @@ from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Float, Table, func, select
+from sqlalchemy import Connection, Float, Table, func, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -55,7 +61,9 @@ class Chunk:
     checkpoint: Checkpoint
     rows: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
-    window_size: timedelta = timedelta(hours=1)
+    window_size: timedelta = timedelta(hours=1)  # time windows: rows carry window_start
+    # row-count windows of this many predictions: window_start is assigned at commit
+    window_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,15 @@ class IngestRepository:
                 for r in rows
             }
 
+    def window_before(self, model: str, start: datetime) -> datetime | None:
+        """The start of the model's window before the one starting at ``start``, if any
+        (row-count windows have no fixed length to step back by)."""
+        w = schema.windows
+        with self.store.connect("reading windows") as conn:
+            return conn.execute(
+                select(func.max(w.c.start)).where(w.c.model == model, w.c.start < start)
+            ).scalar()
+
     def commit(self, chunk: Chunk, *, now: datetime | None = None) -> ChunkResult:
         """Write the chunk and advance its checkpoint atomically."""
         now = now or datetime.now(UTC)
@@ -114,7 +131,16 @@ class IngestRepository:
 
     def _commit(self, conn: Connection, chunk: Chunk, now: datetime) -> ChunkResult:
         table = schema.predictions if chunk.kind == "predictions" else schema.labels
-        new = self._write_rows(conn, table, chunk.model, chunk.rows) if chunk.rows else []
+        windows: dict[datetime, int] = {}
+        if not chunk.rows:
+            new: list[dict[str, Any]] = []
+        elif chunk.kind == "predictions" and chunk.window_rows is not None:
+            new, windows = self._write_in_row_windows(conn, chunk, chunk.window_rows, now)
+        else:
+            new = self._write_rows(conn, table, chunk.model, chunk.rows)
+            if chunk.kind == "predictions" and new:
+                windows = dict(Counter(map(_WINDOW_START, new)))
+                self._count_windows(conn, chunk.model, windows, chunk.window_size, now)
         duplicates = len(chunk.rows) - len(new)
         if chunk.quarantined:
             conn.execute(
@@ -124,10 +150,6 @@ class IngestRepository:
                     for q in chunk.quarantined
                 ],
             )
-        windows: dict[datetime, int] = {}
-        if chunk.kind == "predictions" and new:
-            windows = dict(Counter(map(_WINDOW_START, new)))
-            self._count_windows(conn, chunk.model, windows, chunk.window_size, now)
         self._save_checkpoint(conn, chunk, inserted=len(new), duplicates=duplicates, now=now)
         return ChunkResult(len(new), duplicates, len(chunk.quarantined), windows)
 
@@ -141,6 +163,59 @@ class IngestRepository:
         if conn.dialect.name == "sqlite":
             return _sqlite_insert_new(conn, table, model, rows)
         return _postgres_insert_new(conn, table, model, rows)
+
+    def _write_in_row_windows(
+        self, conn: Connection, chunk: Chunk, size: int, now: datetime
+    ) -> tuple[list[dict[str, Any]], dict[datetime, int]]:
+        """Store the chunk's new predictions into row-count windows; returns the rows
+        stored and the rows added per window.
+
+        The new rows (not stored yet, first of each id) fill the model's current window
+        up to ``size`` rows, then open windows of ``size`` rows in their order.
+        """
+        model, p, w = chunk.model, schema.predictions, schema.windows
+        _lock_row_windows(conn, model)
+        rows = _first_of_each_id(chunk.rows)
+        stored = _stored_ids(conn, model, [r["id"] for r in rows])
+        if stored:
+            rows = [r for r in rows if r["id"] not in stored]
+        if not rows:
+            return [], {}
+        last = conn.execute(
+            select(w.c.start, w.c.end, w.c.predictions)
+            .where(w.c.model == model)
+            .order_by(w.c.start.desc())
+            .limit(1)
+        ).first()
+        current = None if last is None else RowWindow(*last, stored=True)
+        rows, touched = assign_row_windows(rows, size, current)
+        new = self._write_rows(conn, p, model, rows)
+        if len(new) != len(rows):  # cannot happen under the lock; never count a row twice
+            raise StorageError(
+                f"predictions of model {model!r} were stored by another writer meanwhile"
+            )
+        for window in touched:
+            if window.stored:
+                conn.execute(
+                    update(w)
+                    .where(w.c.model == model, w.c.start == window.start)
+                    .values(
+                        end=window.end,
+                        predictions=w.c.predictions + window.added,
+                        updated_at=now,
+                    )
+                )
+            else:
+                conn.execute(
+                    w.insert().values(
+                        model=model,
+                        start=window.start,
+                        end=window.end,
+                        predictions=window.added,
+                        updated_at=now,
+                    )
+                )
+        return new, {window.start: window.added for window in touched}
 
     def _count_windows(
         self,
@@ -200,6 +275,70 @@ class IngestRepository:
         conn.execute(
             stmt, [dict(values, model=chunk.model, source=chunk.source, file_key=cp.file_key)]
         )
+
+
+_MICROSECOND = timedelta(microseconds=1)
+_STORED_IDS_BATCH = 5_000  # bound parameters per query (SQLite allows 32,766)
+
+
+@dataclass
+class RowWindow:
+    """A row-count window as :func:`assign_row_windows` leaves it."""
+
+    start: datetime
+    end: datetime
+    rows: int  # rows in the window, stored before and added
+    added: int = 0  # rows added by this chunk
+    stored: bool = False  # the window row exists already
+
+
+def assign_row_windows(
+    rows: list[dict[str, Any]], size: int, last: RowWindow | None
+) -> tuple[list[dict[str, Any]], list[RowWindow]]:
+    """Row-count windows for new rows, in their order (pure).
+
+    ``last`` is the model's latest window, if any. Returns the rows with their
+    ``window_start`` set, and the windows they went to. A window's start is its first
+    row's event time, or 1 microsecond after the previous window's start if that is not
+    earlier; its end is the latest event time of its rows, and at least its start.
+    """
+    touched: list[RowWindow] = []
+    current = last
+    out = []
+    for row in rows:
+        ts: datetime = row["ts"]
+        if current is None or current.rows >= size:
+            start = ts if current is None or ts > current.start else current.start + _MICROSECOND
+            current = RowWindow(start, start, 0)
+        if current.added == 0:
+            touched.append(current)
+        current.rows += 1
+        current.added += 1
+        if ts > current.end:
+            current.end = ts
+        out.append(dict(row, window_start=current.start))
+    return out, touched
+
+
+def _stored_ids(conn: Connection, model: str, ids: list[str]) -> set[str]:
+    """Which of these ids the model's predictions hold already."""
+    p = schema.predictions
+    found: set[str] = set()
+    for i in range(0, len(ids), _STORED_IDS_BATCH):
+        batch = ids[i : i + _STORED_IDS_BATCH]
+        found.update(
+            conn.execute(select(p.c.id).where(p.c.model == model, p.c.id.in_(batch))).scalars()
+        )
+    return found
+
+
+def _lock_row_windows(conn: Connection, model: str) -> None:
+    """Serialise writers filling one model's row windows (SQLite's write lock already does)."""
+    if conn.dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"row-windows:{model}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
