@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ from ingest_corpus import (
     good,
     lines_read,
     prediction,
+    stored_predictions,
     window_counts,
 )
 
@@ -47,6 +48,7 @@ HOOK = [sys.executable, str(Path(__file__).with_name("crash_hook.py"))]
 FILES = 4
 LINES_PER_FILE = 7_500  # 30k lines, 60 chunks of 500 plus the files' last chunks
 CHUNK_ROWS = 500
+WINDOW_ROWS = 700  # row-count windows straddle chunks and files
 
 
 def malformed(rng: random.Random, n: int) -> Entry:
@@ -196,6 +198,77 @@ def test_sigkill_inside_transactions(setup: tuple[Path, Corpus, Store]) -> None:
         interrupted += proc.returncode == -9 and lines_read(store) < total
     assert interrupted >= 6, "the kills must interrupt ingestion for this test to mean much"
     finish(cfg, store, corpus)
+
+
+@pytest.fixture
+def row_setup(tmp_path: Path, db_url: str) -> Iterator[tuple[Path, Corpus, Store]]:
+    corpus = write_corpus(tmp_path / "logs", seed=20261129)
+    cfg = config(
+        tmp_path,
+        [str(tmp_path / "logs" / "predictions-*.jsonl")],
+        url=db_url,
+        chunk_rows=CHUNK_ROWS,
+    )
+    cfg["windows"] = {"rows": WINDOW_ROWS}
+    path = tmp_path / "driftd.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with App(load(path)):
+        pass
+    store = Store(db_url)
+    yield path, corpus, store
+    store.dispose()
+
+
+def expected_row_windows(corpus: Corpus) -> dict[str, datetime]:
+    """Window start per id: the good rows in arrival order, WINDOW_ROWS at a time."""
+    starts: dict[str, datetime] = {}
+    start: datetime | None = None
+    for i, (rid, record) in enumerate(corpus.rows.items()):
+        ts = expected_row(record)["ts"]
+        if i % WINDOW_ROWS == 0:
+            start = ts if start is None or ts > start else start + timedelta(microseconds=1)
+        assert start is not None
+        starts[rid] = start
+    return starts
+
+
+def assert_row_windows(store: Store, corpus: Corpus) -> None:
+    assert_stored_exactly(store, corpus)
+    expected = expected_row_windows(corpus)
+    assert {r["id"]: r["window_start"] for r in stored_predictions(store)} == expected
+    counts = Counter(expected.values())
+    assert window_counts(store) == counts
+    sizes = [n for _, n in sorted(counts.items())]
+    assert sizes[:-1] == [WINDOW_ROWS] * (len(sizes) - 1) and 0 < sizes[-1] <= WINDOW_ROWS
+
+
+@pytest.mark.slow
+def test_sigkill_inside_transactions_keeps_row_windows_exact(
+    row_setup: tuple[Path, Corpus, Store],
+) -> None:
+    """Killed inside chunk transactions, restarted: every id lands in the window an
+    uninterrupted run puts it in, and each window holds WINDOW_ROWS rows but the last."""
+    cfg, corpus, store = row_setup
+    rng = random.Random(13)
+    total = sum(corpus.files.values())
+    interrupted = 0
+    for _ in range(10):
+        at = rng.randint(1, 40)
+        proc = subprocess.run(
+            [*HOOK, str(at), "", "ingest", "-c", str(cfg), "--json", "--log-level", "WARNING"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode in (0, -9), proc.stderr
+        interrupted += proc.returncode == -9 and lines_read(store) < total
+    assert interrupted >= 5, "the kills must interrupt ingestion for this test to mean much"
+    done = ingest(cfg)
+    assert done.returncode == 0, done.stderr
+    assert_row_windows(store, corpus)
+    again = ingest(cfg)
+    assert again.returncode == 0 and json.loads(again.stdout)["rows"] == 0, again.stderr
+    assert_row_windows(store, corpus)
 
 
 @pytest.mark.parametrize(
