@@ -30,6 +30,7 @@ from monitor.records import (
     Rejected,
     find_non_finite,
     label_parser,
+    prediction_line_parser,
     prediction_parser,
 )
 from monitor.sources import (
@@ -116,6 +117,7 @@ class IngestReport:
 
 
 Progress = Callable[[str, int], None]  # (source name, bytes or rows advanced)
+LineParser = Callable[[bytes], dict[str, Any] | None]  # None: left to the general path
 
 
 @contextmanager
@@ -282,8 +284,12 @@ class Ingestor:
     def _ingest_source(self, source: Source, report: IngestReport) -> SourceReport:
         sr = SourceReport()
         checkpoints = self.repository.checkpoints(self.model, source.name)
+        parse_line: LineParser | None = None
         if source.kind == "predictions":
-            parse = prediction_parser(source.spec, _window_of(self.windows))
+            window_of = _window_of(self.windows)
+            parse = prediction_parser(source.spec, window_of)
+            if source.format == "jsonl":
+                parse_line = prediction_line_parser(source.spec, window_of)
         else:
             parse = label_parser(source.spec)
         for found in discover(source.paths):
@@ -302,7 +308,7 @@ class Ingestor:
                 if known is not None and known.position > 0 and cp.position == 0:
                     sr.restarted += 1
                 sr.files += 1
-                for chunk in self._chunks(source, fh, found.path, cp, parse):
+                for chunk in self._chunks(source, fh, found.path, cp, parse, parse_line):
                     with _gc_paused():
                         result = self.repository.commit(chunk)
                     sr.rows += result.inserted
@@ -357,6 +363,7 @@ class Ingestor:
         path: str,
         cp: Checkpoint,
         parse: Callable[[Any], dict[str, Any]],
+        parse_line: LineParser | None = None,
     ) -> Iterator[Chunk]:
         if source.format == "parquet":
             yield from self._parquet_chunks(source, fh, path, cp, parse)
@@ -382,7 +389,7 @@ class Ingestor:
                     return
                 chunk = self._chunk(source, cp, path)
                 if decode is None:
-                    self._json_rows(chunk, lc.lines, path, parse)
+                    self._json_rows(chunk, lc.lines, path, parse, parse_line)
                 else:
                     self._csv_rows(chunk, lc.lines, path, parse, decode)
                 lc.lines.clear()  # free the lines before the collector runs again
@@ -392,15 +399,29 @@ class Ingestor:
             yield chunk
 
     def _json_rows(
-        self, chunk: Chunk, lines: list[Line], path: str, parse: Callable[[Any], dict[str, Any]]
+        self,
+        chunk: Chunk,
+        lines: list[Line],
+        path: str,
+        parse: Callable[[Any], dict[str, Any]],
+        parse_line: LineParser | None = None,
     ) -> None:
-        """Validate JSON lines into the chunk's rows and quarantine (the hot path)."""
+        """Validate JSON lines into the chunk's rows and quarantine (the hot path).
+
+        ``parse_line`` (the typed fast path) goes first; what it leaves goes through
+        orjson and ``parse``.
+        """
         loads, append = orjson.loads, chunk.rows.append
         for line in lines:
             if line.too_long:
                 self._reject(chunk, path, line, self._too_long())
                 continue
             try:
+                if parse_line is not None:
+                    row = parse_line(line.data)
+                    if row is not None:
+                        append(row)
+                        continue
                 try:
                     record = loads(line.data)
                 except orjson.JSONDecodeError:

@@ -3,6 +3,11 @@
 A record is a JSON object (or a CSV/Parquet row turned into one). Parsing is pure: a
 parser takes the object and returns a row for storage, or raises :class:`Rejected` with
 a :class:`Reason` that ingestion quarantines the record under.
+
+JSON lines of predictions have a faster path, :func:`prediction_line_parser`: it decodes
+a line straight into typed structures (msgspec) and keeps the features' JSON text as
+logged instead of building a dictionary and encoding it again. It takes only the lines
+it can decide exactly as the general path would, and leaves every other line to it.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 
@@ -108,7 +114,10 @@ def parse_ts(value: Any) -> datetime:
 
 
 def _record_id(obj: Mapping[str, Any], spec: RecordSpec) -> str:
-    rid = obj.get(spec.fields.id)
+    return _check_id(obj.get(spec.fields.id), spec)
+
+
+def _check_id(rid: Any, spec: RecordSpec) -> str:
     if rid is None or rid == "":
         raise Rejected(Reason.MISSING_ID, f"no {spec.fields.id!r} field")
     if isinstance(rid, bool) or not isinstance(rid, str | int):
@@ -122,7 +131,10 @@ def _record_id(obj: Mapping[str, Any], spec: RecordSpec) -> str:
 
 
 def _record_ts(obj: Mapping[str, Any], spec: RecordSpec) -> datetime:
-    value = obj.get(spec.fields.ts)
+    return _check_ts(obj.get(spec.fields.ts), spec)
+
+
+def _check_ts(value: Any, spec: RecordSpec) -> datetime:
     if value is None:
         raise Rejected(Reason.MISSING_TS, f"no {spec.fields.ts!r} field")
     return parse_ts(value)
@@ -264,37 +276,27 @@ def _dump_prediction(value: Any) -> str:
 
 
 WindowFn = Callable[[datetime], datetime | None]  # None: assigned when stored
+Row = dict[str, Any]
 
 
-def prediction_parser(spec: RecordSpec, window_of: WindowFn) -> Callable[[Any], dict[str, Any]]:
-    """A function from a parsed record to a ``predictions`` row (without ``model``).
-
-    The hot path of ingestion, so the common case of a field (a text id, a float score)
-    is checked inline; anything else goes through the checks :func:`label_parser` uses
-    too, which also word the errors.
-    """
+def _row_finisher(spec: RecordSpec, window_of: WindowFn) -> Callable[..., Row]:
+    """The checks after id, time and features, shared by both prediction parsers."""
     f = spec.fields
-    features_text = _FeatureChecker(spec).text
-    id_key, ts_key, features_key, score_key = f.id, f.ts, f.features, f.score
-    max_id = spec.max_id_length
 
-    def parse(obj: Any) -> dict[str, Any]:
-        if not isinstance(obj, dict):
-            raise Rejected(Reason.NOT_AN_OBJECT, f"record is a {type(obj).__name__}")
-        rid = obj.get(id_key)
-        if type(rid) is not str or not 0 < len(rid) <= max_id or "\x00" in rid:
-            rid = _record_id(obj, spec)
-        ts = obj.get(ts_key)
-        ts = _record_ts(obj, spec) if ts is None else parse_ts(ts)
-        features = obj.get(features_key)
-        features = features_text(_features_of(obj, spec) if features is None else features)
-        prediction = obj.get(f.prediction)
-        probabilities = obj.get(f.probabilities)
+    def finish(
+        rid: str,
+        ts: datetime,
+        features: str,
+        prediction: Any,
+        probabilities: Any,
+        score: Any,
+        version: Any,
+        variant: Any,
+    ) -> Row:
         if prediction is None and probabilities is None:
             raise Rejected(Reason.MISSING_PREDICTION, f"no {f.prediction!r} field")
         if isinstance(prediction, float) and not math.isfinite(prediction):
             raise Rejected(Reason.NON_FINITE, f"prediction is {prediction!r}")
-        score = obj.get(score_key)
         if type(score) is not float or not 0.0 <= score <= 1.0:
             score = _check_score(score)
         if probabilities is not None:
@@ -303,8 +305,10 @@ def prediction_parser(spec: RecordSpec, window_of: WindowFn) -> Callable[[Any], 
                 for p in probabilities.values()
             ):
                 raise Rejected(Reason.BAD_SCORE, "probabilities must map class -> finite number")
-        version = _label_text(obj.get(f.model_version), f.model_version)
-        variant = _label_text(obj.get(f.variant), f.variant)
+        if type(version) is not str or len(version) > 100 or "\x00" in version:
+            version = _label_text(version, f.model_version)
+        if type(variant) is not str or len(variant) > 100 or "\x00" in variant:
+            variant = _label_text(variant, f.variant)
         return {
             "id": rid,
             "ts": ts,
@@ -319,7 +323,143 @@ def prediction_parser(spec: RecordSpec, window_of: WindowFn) -> Callable[[Any], 
             else _dump(probabilities, Reason.BAD_SCORE, "probabilities"),
         }
 
+    return finish
+
+
+def prediction_parser(spec: RecordSpec, window_of: WindowFn) -> Callable[[Any], Row]:
+    """A function from a parsed record to a ``predictions`` row (without ``model``).
+
+    The hot path of ingestion, so the common case of a field (a text id, a float score)
+    is checked inline; anything else goes through the checks :func:`label_parser` uses
+    too, which also word the errors.
+    """
+    f = spec.fields
+    features_text = _FeatureChecker(spec).text
+    finish = _row_finisher(spec, window_of)
+    id_key, ts_key, features_key, score_key = f.id, f.ts, f.features, f.score
+    max_id = spec.max_id_length
+
+    def parse(obj: Any) -> Row:
+        if not isinstance(obj, dict):
+            raise Rejected(Reason.NOT_AN_OBJECT, f"record is a {type(obj).__name__}")
+        rid = obj.get(id_key)
+        if type(rid) is not str or not 0 < len(rid) <= max_id or "\x00" in rid:
+            rid = _check_id(rid, spec)
+        ts = obj.get(ts_key)
+        ts = _check_ts(ts, spec) if ts is None else parse_ts(ts)
+        features = obj.get(features_key)
+        features = features_text(_features_of(obj, spec) if features is None else features)
+        get = obj.get
+        return finish(
+            rid,
+            ts,
+            features,
+            get(f.prediction),
+            get(f.probabilities),
+            get(score_key),
+            get(f.model_version),
+            get(f.variant),
+        )
+
     return parse
+
+
+# What orjson reads as an integer; beyond that it reads a float, and so would the
+# general path: such a line is left to it. (msgspec bounds cannot reach 2**64 - 1.)
+_INT = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_SCALAR = str | bool | _INT | float | None
+_FEATURE_TYPE: dict[FeatureType, Any] = {
+    FeatureType.NUMERIC: _INT | float | None,
+    FeatureType.BOOLEAN: bool | None,
+    FeatureType.CATEGORICAL: str | bool | _INT | None,
+}
+
+
+def prediction_line_parser(
+    spec: RecordSpec, window_of: WindowFn
+) -> Callable[[bytes], Row | None] | None:
+    """A function from one JSON line to a ``predictions`` row, or None for "not here".
+
+    The fast path of :func:`prediction_parser` for JSON lines (40% less CPU a line than
+    orjson and the general path, on bench/ingest.py's lines): msgspec decodes the line
+    into a struct of the contract's fields and
+    checks the features against the schema while decoding, and the features' JSON text is
+    stored as logged rather than rebuilt. A line it returns None for (anything msgspec
+    refuses: bad JSON, NaN, a feature outside the schema or of the wrong type, a huge
+    integer, flat features...) goes to the general path, which decides and words the
+    reason; a line it decodes gets the general path's checks and errors, in its order.
+    Lines with fields beyond the contract's are left to the general path too.
+    Returns None itself when it cannot apply: no schema, or two fields sharing a name.
+    """
+    f = spec.fields
+    keys = {
+        "id": f.id,
+        "ts": f.ts,
+        "features": f.features,
+        "prediction": f.prediction,
+        "score": f.score,
+        "probabilities": f.probabilities,
+        "model_version": f.model_version,
+        "variant": f.variant,
+    }
+    if not spec.schema or len(set(keys.values())) < len(keys):
+        return None
+    record_type = msgspec.defstruct(
+        "Record",
+        [
+            ("id", str | _INT | None, None),
+            ("ts", str | _INT | float | None, None),
+            ("features", msgspec.Raw, msgspec.Raw()),
+            ("prediction", _SCALAR, None),
+            ("score", _INT | float | None, None),
+            ("probabilities", dict[str, _INT | float] | None, None),
+            ("model_version", _SCALAR, None),
+            ("variant", _SCALAR, None),
+        ],
+        rename=keys,
+        # msgspec skips an unknown field without the checks orjson makes (an overflowing
+        # number, the UTF-8 of its text): such lines are left to the general path
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    names = list(spec.schema)
+    features_type = msgspec.defstruct(
+        "Features",
+        [(f"f{i}", _FEATURE_TYPE[spec.schema[name]], None) for i, name in enumerate(names)],
+        rename={f"f{i}": name for i, name in enumerate(names)},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    decode_record = msgspec.json.Decoder(record_type).decode
+    check_features = msgspec.json.Decoder(features_type).decode
+    finish = _row_finisher(spec, window_of)
+    max_id = spec.max_id_length
+
+    def parse_line(data: bytes) -> Row | None:
+        try:
+            record: Any = decode_record(data)
+            features = record.features
+            check_features(features)
+            text = str(features, "utf-8")
+        except Exception:  # noqa: BLE001 - whatever msgspec refuses, the general path decides
+            return None
+        rid = record.id
+        if type(rid) is not str or not 0 < len(rid) <= max_id or "\x00" in rid:
+            rid = _check_id(rid, spec)
+        ts = record.ts
+        ts = _check_ts(ts, spec) if ts is None else parse_ts(ts)
+        return finish(
+            rid,
+            ts,
+            text,
+            record.prediction,
+            record.probabilities,
+            record.score,
+            record.model_version,
+            record.variant,
+        )
+
+    return parse_line
 
 
 def label_parser(spec: RecordSpec) -> Callable[[Any], dict[str, Any]]:
