@@ -14,11 +14,12 @@ same records again assigns them the same windows.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -277,6 +278,7 @@ class IngestRepository:
         )
 
 
+_ROWS_PER_INSERT = 200  # rows per SQLite INSERT statement (gains level off beyond)
 _MICROSECOND = timedelta(microseconds=1)
 _STORED_IDS_BATCH = 5_000  # bound parameters per query (SQLite allows 32,766)
 
@@ -398,11 +400,14 @@ def _sqlite_insert_new(
 
     The hot path of ingestion: SQLAlchemy's per-row parameter processing costs more than
     SQLite's insert itself, so the parameters are built column by column in C (values
-    fetched by name, datetimes rendered by :func:`_sqlite_times`). ``ON CONFLICT DO
-    NOTHING`` skips only rows whose id is stored already; any other constraint violation
-    fails the chunk (``INSERT OR IGNORE`` would drop a NOT NULL violation silently).
-    Duplicates (stored, or earlier in the chunk) are rare, so they are found after the
-    insert, and only when the row count says there were some (rowids grow: rows above the
+    fetched by name, datetimes rendered by :func:`_sqlite_times`), and each statement
+    inserts up to :data:`_ROWS_PER_INSERT` rows (a multi-row ``VALUES``): SQLite's own
+    cost per row is then a fifth lower than with one statement per row, as the statement
+    is set up, and its table and index cursors opened, once per batch. ``ON CONFLICT DO
+    NOTHING`` skips only rows whose id is stored already (or came earlier in the chunk);
+    any other constraint violation fails the chunk (``INSERT OR IGNORE`` would drop a NOT
+    NULL violation silently). Duplicates are rare, so they are found after the insert,
+    and only when the row count says there were some (rowids grow: rows above the
     previous maximum are this chunk's).
     """
     names, values = [], []
@@ -414,14 +419,34 @@ def _sqlite_insert_new(
             column = _sqlite_times(name, column)
         names.append(name)
         values.append(column)
-    params = list(zip(repeat(model, len(rows)), *values, strict=True))
     columns = ", ".join(f'"{c}"' for c in ["model", *names])
-    marks = ", ".join("?" for _ in range(len(names) + 1))
+    width = len(names) + 1
+    marks = "(" + ", ".join("?" * width) + ")"
+
+    def insert(n: int) -> str:
+        return f"INSERT INTO {table.name} ({columns}) VALUES {', '.join([marks] * n)}" + (
+            " ON CONFLICT DO NOTHING"
+        )
+
+    raw = conn.connection.driver_connection
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if raw is not None else 999
+    per = max(1, min(_ROWS_PER_INSERT, limit // width))
+    whole = len(rows) - len(rows) % per
+
+    def batch(start: int, n: int) -> tuple[Any, ...]:
+        """The parameters of rows start..start+n, row after row (zip reuses its tuple)."""
+        parts = (column[start : start + n] for column in values)
+        return tuple(chain.from_iterable(zip(repeat(model, n), *parts, strict=True)))
+
     before = conn.execute(select(func.max(table.c.pk))).scalar() or 0
-    result = conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", params
-    )
-    if result.rowcount == len(rows):
+    count = 0
+    if whole:
+        batches = [batch(i, per) for i in range(0, whole, per)]
+        count += conn.exec_driver_sql(insert(per), batches).rowcount
+    if whole < len(rows):
+        rest = len(rows) - whole
+        count += conn.exec_driver_sql(insert(rest), batch(whole, rest)).rowcount
+    if count == len(rows):
         return rows
     inserted = set(
         conn.execute(
