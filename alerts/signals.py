@@ -25,6 +25,7 @@ RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 COLUMN_DRIFT = "column_drift"
 DATASET_DRIFT = "dataset_drift"
 PREDICTION_DRIFT = "prediction_drift"
+TARGET_DRIFT = "target_drift"
 MULTIVARIATE_DRIFT = "multivariate_drift"
 QUALITY = "data_quality"
 PERFORMANCE = "performance"
@@ -46,6 +47,7 @@ ORDER = (
     CONCEPT_DRIFT,
     ESTIMATED_PERFORMANCE,
     DATASET_DRIFT,
+    TARGET_DRIFT,
     PREDICTION_DRIFT,
     MULTIVARIATE_DRIFT,
     COLUMN_DRIFT,
@@ -60,6 +62,8 @@ ACTIONS: dict[str, str] = {
     COLUMN_DRIFT: "Check the upstream source of the drifted features; open the detail report.",
     DATASET_DRIFT: "Many inputs moved at once: check for a pipeline change, then consider "
     "retraining on recent data.",
+    TARGET_DRIFT: "The outcome's distribution moved (e.g. the fraud rate): check thresholds "
+    "and whether the training data still represents production.",
     PREDICTION_DRIFT: "The model's outputs moved: compare the decision rate with the business "
     "and check the inputs that drifted.",
     MULTIVARIATE_DRIFT: "The joint distribution moved: look for changed feature interactions "
@@ -292,7 +296,21 @@ def performance_evaluation(
     coverage = result["coverage"]
     complete = result["state"] == "complete"
     if complete:
-        covers.add(PERFORMANCE)
+        covers |= {PERFORMANCE, TARGET_DRIFT}
+        target = result.get("target_drift")
+        if target and target["drifted"]:
+            signals.append(
+                Signal(
+                    TARGET_DRIFT,
+                    "label",
+                    "warning",
+                    f"labels: {target['method']} {_fmt(target['score'])} vs "
+                    f"{_fmt(target['threshold'])} ({result['labelled']} labelled)",
+                    target["score"],
+                    target["threshold"],
+                    {"method": target["method"]},
+                )
+            )
     for metric in metrics:
         d = (result.get("degradation") or {}).get(metric)
         if complete and d and d["degraded"]:

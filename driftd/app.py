@@ -284,6 +284,7 @@ class App:
         if reference.target not in frame:
             raise ConfigError(f"reference.target: no column {reference.target!r} in the reference")
         labels = [normalize(v) for v in frame[reference.target].tolist()]
+        engine.reference_labels = labels
         if c.model.task == "binary":
             engine.positive = sorted(set(labels), key=str)[-1]
         scores = frame[reference.score_column].to_numpy(float) if reference.score_column else None
@@ -727,6 +728,7 @@ def _performance_summary(row: Mapping[str, Any] | None) -> dict[str, Any] | None
             for name, m in realized["metrics"].items()
         },
         "degradation": (row["realized"] or {}).get("degradation"),
+        "target_drift": (row["realized"] or {}).get("target_drift"),
         "estimated": None
         if estimated is None
         else {

@@ -33,6 +33,7 @@ from monitor.concept.performance import (
     degraded,
     regression_performance,
 )
+from monitor.drift.compare import ColumnDrift, column_drift
 from storage.performance import ErrorStream, LabelledRow, StreamRow
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ DETECTORS: dict[str, Any] = {
 }
 BINARY_ONLY = {"ddm", "hddm_a"}
 PENDING, INCOMPLETE, COMPLETE = "pending", "incomplete", "complete"
-RECENT = "@recent"  # key of the recent errors in the stream's detector states
+RECENT = "@recent"
+TARGET = "@target"  # the labels, tested for drift like a column  # key of the recent errors in the stream's detector states
 
 
 class Repository(Protocol):
@@ -130,6 +132,7 @@ class PerformanceEngine:
         self.reference = reference
         self.estimator = estimator
         self.positive = normalize(positive)
+        self.reference_labels: Sequence[Any] | None = None  # the reference's target
 
     # -- windows ------------------------------------------------------------------------
 
@@ -152,7 +155,11 @@ class PerformanceEngine:
             [
                 {
                     **r,
-                    "realized": {"performance": r["realized"], "degradation": r["degradation"]}
+                    "realized": {
+                        "performance": r["realized"],
+                        "degradation": r["degradation"],
+                        "target_drift": r["target_drift"],
+                    }
                     if r["realized"]
                     else None,
                 }
@@ -187,6 +194,9 @@ class PerformanceEngine:
                         for metric in s.metrics
                         if metric in performance.metrics and metric in self.reference.metrics
                     }
+        target = None
+        if self.reference_labels is not None and len(labelled) >= s.min_labelled:
+            target = self.target_drift([r.label for r in labelled]).to_dict()
         estimated = None
         scores = np.array([r.score for r in rows if r.score is not None], dtype=float)
         if self.estimator is not None and scores.size >= s.min_labelled:
@@ -200,8 +210,23 @@ class PerformanceEngine:
             "state": state,
             "realized": realized,
             "degradation": degradation,
+            "target_drift": target,
             "estimated": estimated,
         }
+
+    def target_drift(self, labels: Sequence[Any]) -> ColumnDrift:
+        """The labels' distribution against the reference target's (Evidently's default
+        method choice: categorical for classification, numeric for regression)."""
+        assert self.reference_labels is not None
+        if self.settings.task == "regression":
+            kind = "numeric"
+            ref = np.asarray(self.reference_labels, dtype=float)
+            cur = np.asarray([float(v) for v in labels], dtype=float)
+        else:
+            kind = "categorical"
+            ref = np.asarray([str(normalize(v)) for v in self.reference_labels], dtype=object)
+            cur = np.asarray([str(normalize(v)) for v in labels], dtype=object)
+        return column_drift(TARGET, ref, cur, kind)
 
     def realized(self, rows: Sequence[LabelledRow]) -> Performance:
         s = self.settings

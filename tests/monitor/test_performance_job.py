@@ -211,3 +211,21 @@ def test_a_label_waits_for_its_late_prediction(store: Store, engine: Performance
     assert report.errors == 3 and report.waiting == 0
     stream = PerformanceRepository(store).stream(MODEL)
     assert stream.position == 3 and stream.pending == []
+
+
+def test_target_drift_compares_the_labels_with_the_reference_target(
+    store: Store, engine: PerformanceEngine
+) -> None:
+    rng = np.random.default_rng(6)
+    ref_scores, ref_y = scored(rng, 20_000)
+    engine.reference_labels = list(ref_y)
+    same_scores, same_y = scored(rng, 3000)
+    shifted_scores, shifted_y = scored(rng, 3000, shift=1.0)  # many more positives
+    commit(store, predictions(0, same_scores), "predictions", T0)
+    commit(store, predictions(1, shifted_scores), "predictions", T0)
+    commit(store, labels(0, same_y) + labels(1, shifted_y), "labels", T0 + W)
+    results = engine.update(T0 + 8 * W)
+    same, shifted = results[T0]["target_drift"], results[T0 + W]["target_drift"]
+    assert same["column"] == "@target" and same["method"] == "jensenshannon"
+    assert not same["drifted"] and shifted["drifted"]
+    assert shifted["score"] > 2 * same["score"]
