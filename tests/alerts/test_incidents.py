@@ -236,9 +236,7 @@ def test_a_window_level_quality_failure_inhibits_all_drift_of_that_window() -> N
         "severity": "critical",
         "detail": "240 rows, expected 2400",
     }
-    p = cycle(
-        [window_evaluation(MODEL, window_results(0, ["amount", "country"], [volume]))], T0
-    )
+    p = cycle([window_evaluation(MODEL, window_results(0, ["amount", "country"], [volume]))], T0)
     assert [i.key[1:] for i in p.announce] == [(QUALITY, "row_volume")]
     assert all(
         i.suppressed == "inhibited by data_quality/row_volume"
