@@ -45,7 +45,7 @@ class Repository(Protocol):
 
     def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None: ...
 
-    def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, str]]: ...
+    def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]: ...
 
     def save_results(self, model: str, results: Mapping[datetime, str]) -> None: ...
 
@@ -179,10 +179,15 @@ class StatisticsEngine:
         complete = [n for _, n in sizes[1:]]
         expected = float(np.median(complete)) if len(complete) >= 3 else None
         results = {}
-        for start, end, predictions, payload in pending:
+        for start, end, predictions, duplicates, payload in pending:
             state = WindowState.from_dict(orjson.loads(payload))
             results[start] = self.window_results(
-                state, start, end, predictions, None if start == latest else expected
+                state,
+                start,
+                end,
+                predictions,
+                None if start == latest else expected,
+                duplicates=duplicates,
             )
             if report is not None and results[start]["drift"]["drifted"]:
                 try:
@@ -207,6 +212,8 @@ class StatisticsEngine:
         end: datetime,
         predictions: int,
         expected_rows: float | None = None,
+        *,
+        duplicates: int = 0,
     ) -> dict[str, Any]:
         s = self.settings
         methods = {}
@@ -237,7 +244,11 @@ class StatisticsEngine:
         )
         outputs = window_drift(state, self.profile, only=OUTPUTS, **common)
         checks = window_checks(
-            self.profile, state, expected_rows=expected_rows, thresholds=s.quality
+            self.profile,
+            state,
+            expected_rows=expected_rows,
+            duplicates=duplicates,
+            thresholds=s.quality,
         )
         multivariate = self.multivariate(state)
         return {

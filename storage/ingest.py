@@ -139,9 +139,14 @@ class IngestRepository:
             new, windows = self._write_in_row_windows(conn, chunk, chunk.window_rows, now)
         else:
             new = self._write_rows(conn, table, chunk.model, chunk.rows)
-            if chunk.kind == "predictions" and new:
-                windows = dict(Counter(map(_WINDOW_START, new)))
-                self._count_windows(conn, chunk.model, windows, chunk.window_size, now)
+            if chunk.kind == "predictions":
+                inserted = Counter(map(_WINDOW_START, new))
+                repeated = Counter(map(_WINDOW_START, chunk.rows)) - inserted
+                windows = dict(inserted)
+                if inserted or repeated:
+                    self._count_windows(
+                        conn, chunk.model, inserted, repeated, chunk.window_size, now
+                    )
         duplicates = len(chunk.rows) - len(new)
         if chunk.quarantined:
             conn.execute(
@@ -222,30 +227,37 @@ class IngestRepository:
         self,
         conn: Connection,
         model: str,
-        counts: dict[datetime, int],
+        counts: Counter[datetime],
+        duplicates: Counter[datetime],
         size: timedelta,
         now: datetime,
     ) -> None:
+        """Add the chunk's new rows and repeated ids to its windows' counts; a window that
+        only got duplicates is finalized again (its duplicate-id check changed)."""
         t = schema.windows
-        stmt = _upsert(
-            conn,
-            t,
-            ["model", "start"],
-            {"predictions": lambda ex: t.c.predictions + ex.predictions, "updated_at": now},
-        )
-        conn.execute(
-            stmt,
-            [
-                {
-                    "model": model,
-                    "start": start,
-                    "end": start + size,
-                    "predictions": n,
-                    "updated_at": now,
-                }
-                for start, n in counts.items()
-            ],
-        )
+        update: dict[str, Any] = {
+            "predictions": lambda ex: t.c.predictions + ex.predictions,
+            "duplicates": lambda ex: t.c.duplicates + ex.duplicates,
+            "updated_at": now,
+        }
+        rows = [
+            {
+                "model": model,
+                "start": start,
+                "end": start + size,
+                "predictions": counts[start],
+                "duplicates": duplicates[start],
+                "updated_at": now,
+            }
+            for start in sorted(set(counts) | set(duplicates))
+        ]
+        conn.execute(_upsert(conn, t, ["model", "start"], update), rows)
+        if duplicates:
+            conn.execute(
+                t.update()
+                .where(t.c.model == model, t.c.start.in_(list(duplicates)))
+                .values(finalized_at=None)
+            )
 
     def _save_checkpoint(
         self, conn: Connection, chunk: Chunk, *, inserted: int, duplicates: int, now: datetime

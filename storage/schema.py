@@ -150,6 +150,8 @@ windows = Table(
     Column("start", TS, primary_key=True),
     Column("end", TS, nullable=False),
     Column("predictions", BigInteger, nullable=False),
+    # records of this window whose id was already stored (time windows only)
+    Column("duplicates", BigInteger, nullable=False, server_default="0"),
     Column("state", Text),  # JSON: mergeable partial aggregates
     Column("results", Text),  # JSON: finalized statistics
     Column("updated_at", TS, nullable=False),

@@ -108,12 +108,13 @@ class StatisticsRepository:
 
     # -- results ------------------------------------------------------------------------
 
-    def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, str]]:
-        """Windows whose state changed since their results were computed."""
+    def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]:
+        """Windows whose state (or duplicate count) changed since their results were
+        computed: start, end, predictions, duplicates, state."""
         w = schema.windows
         with self.store.connect("reading windows") as conn:
             rows = conn.execute(
-                select(w.c.start, w.c.end, w.c.predictions, w.c.state)
+                select(w.c.start, w.c.end, w.c.predictions, w.c.duplicates, w.c.state)
                 .where(w.c.model == model, w.c.state.is_not(None), w.c.finalized_at.is_(None))
                 .order_by(w.c.start)
             )

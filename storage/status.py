@@ -68,7 +68,7 @@ class StatusQueries:
         w, p, lab = schema.windows, schema.predictions, schema.labels
         with self.store.connect("reading windows") as conn:
             rows = conn.execute(
-                select(w.c.start, w.c.end, w.c.predictions, w.c.updated_at)
+                select(w.c.start, w.c.end, w.c.predictions, w.c.duplicates, w.c.updated_at)
                 .where(w.c.model == model)
                 .order_by(w.c.start.desc())
                 .limit(limit)
@@ -89,6 +89,7 @@ class StatusQueries:
                 "start": r.start,
                 "end": r.end,
                 "predictions": r.predictions,
+                "duplicates": r.duplicates,
                 "labelled": labelled.get(r.start, 0),
                 "label_coverage": round(labelled.get(r.start, 0) / r.predictions, 4)
                 if r.predictions

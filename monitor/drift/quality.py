@@ -3,8 +3,8 @@
 Each check has a value, a threshold, a severity and whether it failed. Column checks:
 missing share above the reference's, values of the wrong type, numeric values outside
 the reference range, categories never seen in the reference, a column that became
-constant. Window checks: row volume against the expected volume, and the share of
-records quarantined at ingestion.
+constant. Window checks: row volume against the expected volume, the share of records
+that repeated an id already stored, and the share of records quarantined at ingestion.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class QualityThresholds:
     new_categories: float = 0.01  # share of values in categories unseen in the reference
     volume_ratio: float = 0.5  # rows below ratio*expected or above expected/ratio
     quarantine_rate: float = 0.01
+    duplicate_ids: float = 0.01  # share of the window's records whose id was already stored
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def window_checks(
     *,
     expected_rows: float | None = None,
     quarantined: int = 0,
+    duplicates: int = 0,
     thresholds: QualityThresholds | None = None,
 ) -> list[Check]:
     """Every data-quality check of one window."""
@@ -140,6 +142,18 @@ def window_checks(
                 f"{state.rows} rows, {expected_rows:.0f} expected",
             )
         )
+    repeated = _share(duplicates, state.rows + duplicates)
+    checks.append(
+        Check(
+            "duplicate_ids",
+            None,
+            repeated,
+            t.duplicate_ids,
+            repeated > t.duplicate_ids,
+            "warning",
+            f"{duplicates} records repeated an id already stored",
+        )
+    )
     rate = _share(quarantined, state.rows + quarantined)
     checks.append(
         Check(

@@ -139,8 +139,9 @@ def test_windows_with_labelled_share(ingested: Store) -> None:
         (T0 + HOUR, T0 + 2 * HOUR, 2, 2, 1.0),  # b2 labelled afterwards
         (T0 + 2 * HOUR, T0 + 3 * HOUR, 1, 0, 0.0),
     ]
-    # window 0 got only a duplicate at NOW: not touched then
-    assert [w["updated_at"] for w in windows] == [NOW - HOUR, NOW, NOW - 2 * HOUR]
+    # window 0 got only a duplicate at NOW: counted (a data-quality check reads it)
+    assert [w["duplicates"] for w in windows] == [1, 0, 0]
+    assert [w["updated_at"] for w in windows] == [NOW, NOW, NOW - 2 * HOUR]
 
 
 def test_windows_limit_keeps_the_latest(ingested: Store) -> None:

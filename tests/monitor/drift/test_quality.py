@@ -84,6 +84,7 @@ def test_a_clean_window_passes_every_check(seed: int) -> None:
         ("new_categories", "is_new"),
         ("constant", "is_new"),
         ("row_volume", None),
+        ("duplicate_ids", None),
         ("quarantine_rate", None),
     }
     assert failed(checks) == set()
@@ -231,6 +232,17 @@ def test_quarantine_rate(quarantined: int, is_failed: bool) -> None:
     assert check.failed == is_failed
     assert check.value == pytest.approx(quarantined / (990 + quarantined))
     assert check.detail == f"{quarantined} records quarantined"
+
+
+@pytest.mark.parametrize(
+    ("duplicates", "is_failed"), [(0, False), (10, False), (11, True), (990, True)]
+)
+def test_duplicate_ids(duplicates: int, is_failed: bool) -> None:
+    checks = checks_of(clean(990), duplicates=duplicates)
+    check = checks[("duplicate_ids", None)]
+    assert check.failed == is_failed
+    assert check.value == pytest.approx(duplicates / (990 + duplicates))
+    assert check.detail == f"{duplicates} records repeated an id already stored"
 
 
 def test_thresholds_are_honoured() -> None:
