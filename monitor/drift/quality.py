@@ -119,7 +119,7 @@ def window_checks(
     state: WindowState,
     *,
     expected_rows: float | None = None,
-    quarantined: int = 0,
+    quarantined: int | None = None,  # None: not known per window (no check)
     duplicates: int = 0,
     thresholds: QualityThresholds | None = None,
 ) -> list[Check]:
@@ -154,6 +154,8 @@ def window_checks(
             f"{duplicates} records repeated an id already stored",
         )
     )
+    if quarantined is None:
+        return checks
     rate = _share(quarantined, state.rows + quarantined)
     checks.append(
         Check(
