@@ -51,6 +51,7 @@ def print_status(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    console.width = max(console.width, 110)  # the windows table needs it; pipes get 80
     counts = summary["counts"]
     console.print(
         f"[bold]{summary['model']}[/] in {summary['database']}: "
@@ -69,15 +70,30 @@ def print_status(summary: dict[str, Any]) -> None:
             str(s.get("last_ingest_at") or "-"),
         )
     console.print(sources)
-    windows = Table("window start", "predictions", "labelled", "coverage")
+    windows = Table(
+        "window", "rows", "labelled", "drifted", "quality", "perf", "AUC est/real", "review"
+    )
     for w in summary["windows"][-24:]:
         windows.add_row(
-            str(w["start"]),
+            f"{w['start']:%m-%d %H:%M}",
             str(w["predictions"]),
-            str(w["labelled"]),
             f"{w['label_coverage']:.0%}",
+            *_window_cells(w),
         )
     console.print(windows)
+    alerts = summary.get("alerts") or {}
+    for incident in alerts.get("open", []):
+        console.print(
+            f"[red]open[/] {incident['severity']} {incident['rule']}/{incident['scope']} "
+            f"since {incident['since']:%Y-%m-%d %H:%M}"
+        )
+    outbox = alerts.get("outbox") or {}
+    if outbox:
+        console.print("alert messages: " + ", ".join(f"{n} {s}" for s, n in sorted(outbox.items())))
+    for d in summary.get("detections", [])[-5:]:
+        console.print(
+            f"detection: {d['detector']} at error {d['position']} ({d['ts']:%Y-%m-%d %H:%M})"
+        )
     for job, run in summary["jobs"].items():
         if run:
             console.print(
@@ -85,6 +101,29 @@ def print_status(summary: dict[str, Any]) -> None:
             )
         else:
             console.print(f"job {job}: never run")
+
+
+def _window_cells(w: dict[str, Any]) -> list[str]:
+    """Drift, failed quality checks, performance state, ROC AUC estimated/realized and
+    pending review items of one window, as table cells."""
+    stats = w.get("statistics") or {}
+    drifted = len(stats.get("drifted_columns", []))
+    drift = "-" if not stats else str(drifted) + (" (dataset)" if stats["dataset_drift"] else "")
+    quality = str(len(stats.get("quality_failed", []))) if stats else "-"
+    perf = w.get("performance") or {}
+
+    def auc(kind: str) -> str:
+        m = (perf.get(kind) or {}).get("roc_auc")
+        return "-" if not m or m["value"] is None else f"{m['value']:.3f}"
+
+    review = w.get("review") or {}
+    return [
+        drift,
+        quality,
+        perf.get("state", "-"),
+        f"{auc('estimated')}/{auc('realized')}",
+        str(review.get("pending", 0)),
+    ]
 
 
 def print_drift(results: dict[str, Any]) -> None:
