@@ -82,12 +82,12 @@ def binned_shares(
         _, a, b = align(ref, cur)
         ref_shares, cur_shares = a / ref.n, b / cur.n
     if fill_zeroes:
-        _fill_zeroes(ref_shares)
-        _fill_zeroes(cur_shares)
+        fill_empty_bins(ref_shares)
+        fill_empty_bins(cur_shares)
     return ref_shares, cur_shares
 
 
-def _fill_zeroes(shares: np.ndarray) -> None:
+def fill_empty_bins(shares: np.ndarray) -> None:
     smallest = shares[shares != 0].min()
     shares[shares == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
 

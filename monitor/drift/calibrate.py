@@ -32,9 +32,19 @@ class Calibration:
         return self.__dict__.copy()
 
 
+MAX_BUCKET = 1 << 16
+
+
 def size_bucket(n: int) -> int:
-    """Window sizes calibrate in powers of two (the nearest lower one, at least 32)."""
-    return max(32, 1 << max(int(n).bit_length() - 1, 0))
+    """Window sizes calibrate in powers of two: the nearest lower one, from 32 to 65,536.
+
+    Larger windows (binned scores over all of a large window's values) use the 65,536
+    threshold, which costs 200 scores of that size once instead of up to a million values
+    each: a stationary window's distance only shrinks as it grows, so that threshold is if
+    anything stricter (well below the methods' defaults already), and a stationary
+    window's p-values are about uniform at every size.
+    """
+    return min(MAX_BUCKET, max(32, 1 << max(int(n).bit_length() - 1, 0)))
 
 
 def calibrate(

@@ -5,20 +5,27 @@ run on all the values (the scores equal Evidently's to 1e-9). :func:`window_drif
 streaming path: it finalizes a :class:`~monitor.drift.state.WindowState` against the
 reference profile. Categorical and boolean columns are exact there too (their counts are
 the whole multiset of values); numeric columns are exact while the window fits in its row
-sample and are computed on the uniform sample of ``sample_size`` rows beyond that
-(``basis: "sample"``).
+sample. Beyond that, a method with a binned form (:mod:`monitor.drift.approximate`) is
+computed from the histogram of *all* the window's values on the profile's bins, which
+gives an interval certain to hold the exact score: when the whole interval falls on one
+side of the threshold, the decision is the exact one and the column is ``basis:
+"binned"``, its score the interval's midpoint and ``error_bound`` half its width.
+Otherwise (no binned form, or the interval holds the threshold) the method runs on the
+window's uniform row sample of ``sample_size`` rows (``basis: "sample"``), and ``note``
+says why.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from monitor.drift.methods import METHODS, auto_method
+from monitor.drift.approximate import Histograms, binned_interval
+from monitor.drift.methods import METHODS, Method, auto_method
 from monitor.drift.profile import ColumnProfile, ReferenceProfile
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import ColumnState, WindowState
@@ -44,11 +51,15 @@ class ColumnDrift:
     score: float
     threshold: float
     drifted: bool
-    # "exact": all values; "sample": a uniform sample of the window's rows; "grouped": all
-    # values, with unseen categories past the remembered ones counted as one category
+    # "exact": all values; "binned": all values, from their histogram on the profile's
+    # bins, within `error_bound` of the exact score; "sample": a uniform sample of the
+    # window's rows; "grouped": all values, with unseen categories past the remembered
+    # ones counted as one category
     basis: str
     n_reference: int
     n_current: int
+    error_bound: float | None = None  # binned: |score - exact score| <= error_bound
+    note: str = ""  # why a large window's numeric column fell back to its sample
 
     def to_dict(self) -> dict[str, Any]:
         return finite_dict(self)
@@ -112,9 +123,7 @@ def column_drift(
     chosen = METHODS[method]
     if not chosen.accepts(column_type) and method not in ("chisquare", "z"):
         raise ValueError(f"method {method!r} does not apply to {column_type} column {name!r}")
-    if callable(threshold):
-        threshold = threshold(method, cur.n)
-    limit = chosen.default_threshold if threshold is None else threshold
+    limit = _limit(chosen, threshold, method, cur.n)
     score = chosen.fn(ref, cur, column_type=str(column_type)) if cur.n else float("nan")
     return ColumnDrift(
         name,
@@ -216,15 +225,66 @@ def window_drift(
         values, basis = current_values(
             column, state.columns[name], state.sample.get(name), complete
         )
-        columns.append(
-            column_drift(
-                name,
-                ref,
-                values,
-                str(column.kind),
-                method=methods.get(name, "auto"),
-                threshold=thresholds.get(name),
-                basis=basis,
-            )
+        method = methods.get(name, "auto")
+        threshold = thresholds.get(name)
+        note = ""
+        if basis == "sample":
+            values = ReferenceColumn.from_values(values)
+            if method == "auto":
+                method = auto_method(ref, values, "numeric") if values.n else "wasserstein"
+            binned, note = binned_drift(name, ref, column, state.columns[name], method, threshold)
+            if binned is not None:
+                columns.append(binned)
+                continue
+        drift = column_drift(
+            name, ref, values, str(column.kind), method=method, threshold=threshold, basis=basis
         )
+        columns.append(replace(drift, note=note) if note else drift)
     return DatasetDrift(columns, drift_share, weights or {})
+
+
+def binned_drift(
+    name: str,
+    reference: ReferenceColumn,
+    column: ColumnProfile,
+    state: ColumnState,
+    method: str,
+    threshold: Threshold,
+) -> tuple[ColumnDrift | None, str]:
+    """A numeric column's drift from the histogram of all the window's values, when its
+    interval decides; otherwise None and why not."""
+    chosen = METHODS[method]
+    window = Histograms.of(reference, column, state)
+    if window is None:
+        return None, "no histogram of the window's values" if state.n else ""
+    interval, why = binned_interval(method, window)
+    if interval is None:
+        return None, why
+    limit = _limit(chosen, threshold, method, window.n_cur)
+    drifted = chosen.drifted(interval.low, limit)
+    if drifted != chosen.drifted(interval.high, limit):
+        return None, (
+            f"binned {method} in [{interval.low:.4g}, {interval.high:.4g}] holds the"
+            f" threshold {limit:.4g}"
+        )
+    return (
+        ColumnDrift(
+            name,
+            "numeric",
+            method,
+            interval.score,
+            limit,
+            drifted,
+            "binned",
+            reference.n,
+            window.n_cur,
+            interval.bound,
+        ),
+        "",
+    )
+
+
+def _limit(chosen: Method, threshold: Threshold, method: str, n: int) -> float:
+    if callable(threshold):
+        threshold = threshold(method, n)
+    return chosen.default_threshold if threshold is None else threshold

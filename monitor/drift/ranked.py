@@ -91,7 +91,12 @@ def ks(reference: Any, current: Any, *, column_type: str = "numeric") -> float:
         return float(stats.ks_2samp(ref.values, cur.values).pvalue)
     diff = _Pooled(ref, cur).ecdf_difference()
     d = max(float(np.clip(-diff.min(), 0, 1)), float(diff.max()))
-    m, n = sorted([float(ref.n), float(cur.n)], reverse=True)
+    return ks_p_value(d, ref.n, cur.n)
+
+
+def ks_p_value(d: float, n1: int, n2: int) -> float:
+    """scipy's asymptotic two-sided p-value of the KS statistic ``d`` (decreasing in d)."""
+    m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))
 

@@ -133,6 +133,8 @@ def test_the_shift_is_detected() -> None:
 
 @pytest.mark.parametrize("seed", range(2))
 def test_a_large_window_uses_its_sample_for_numeric_columns_only(seed: int) -> None:
+    """When its binned score does not decide (here its interval holds the threshold), a
+    large window's numeric column is tested on the row sample (see test_approximate)."""
     profile = PROFILES[4000]
     batch, ids = current_values(seed, 20_000, 0.1, missing=False)
     batch["country"][::50] = [None] * len(batch["country"][::50])
@@ -148,6 +150,7 @@ def test_a_large_window_uses_its_sample_for_numeric_columns_only(seed: int) -> N
 
     amount = got["amount"]
     assert amount.basis == "sample"
+    assert "binned wasserstein in [" in amount.note and "holds the threshold 0.1" in amount.note
     assert amount.n_current == sample_size
     sampled = np.array(batch["amount"])[np.argsort(keys)[:sample_size]]  # smallest keys
     expected = by_column(
