@@ -141,6 +141,8 @@ def print_drift(results: dict[str, Any]) -> None:
     table = Table("column", "type", "method", "score", "threshold", "drifted", "basis")
     for c in drift["columns"]:
         score = "-" if c["score"] is None else f"{c['score']:.4g}"
+        if c.get("error_bound") is not None:  # binned: the exact score is within the bound
+            score += f" ± {c['error_bound']:.2g}"
         table.add_row(
             c["column"],
             c["column_type"],
