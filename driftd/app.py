@@ -442,7 +442,9 @@ class App:
         self.dispatcher.deliver()
         item = self.alert_repository.item(pk)
         if item is None or item.status != SENT:
-            error = item.last_error if item else "lost"
+            error = (item.last_error if item else None) or "not delivered"
+            # a test is for now: it is not retried later by the alerts job
+            self.alert_repository.mark_failed(pk, error=f"test message: {error}")
             raise AlertDeliveryError(f"test message to {sink.describe()} not delivered: {error}")
         return f"test message delivered to {sink.describe()}" + (
             f" (ts {item.delivery_ref})" if item.delivery_ref else ""
