@@ -55,7 +55,7 @@ TARGET = "@target"  # the labels, tested for drift like a column  # key of the r
 class Repository(Protocol):
     def changed_windows(self, model: str) -> tuple[list[datetime], int]: ...
 
-    def pending_windows(self, model: str) -> list[datetime]: ...
+    def matured_windows(self, model: str, *, ended_before: datetime) -> list[datetime]: ...
 
     def window_bounds(self, model: str, starts: Sequence[datetime]) -> dict[datetime, datetime]: ...
 
@@ -137,9 +137,13 @@ class PerformanceEngine:
     # -- windows ------------------------------------------------------------------------
 
     def update(self, now: datetime) -> dict[datetime, dict[str, Any]]:
-        """Recompute every window whose labels, rows or maturity changed."""
+        """Recompute every window whose labels or rows changed, or that just matured."""
         changed, cursor = self.repository.changed_windows(self.model)
-        starts = sorted(set(changed) | set(self.repository.pending_windows(self.model)))
+        # a window is recomputed when its join changed, and once more when it matures
+        matured = self.repository.matured_windows(
+            self.model, ended_before=now - self.settings.label_delay
+        )
+        starts = sorted(set(changed) | set(matured))
         if not starts:
             self.repository.save_windows(self.model, [], cursor=cursor, now=now)
             return {}

@@ -98,13 +98,16 @@ class PerformanceRepository:
             ).scalars()
             return sorted(set(labelled) | set(grown)), int(newest)
 
-    def pending_windows(self, model: str) -> list[datetime]:
-        """Windows not yet complete: their state may change as time passes."""
-        wp = schema.window_performance
+    def matured_windows(self, model: str, *, ended_before: datetime) -> list[datetime]:
+        """Windows still marked pending whose end is before ``ended_before``: their labels
+        have matured since they were last computed, so their state changes now."""
+        wp, w = schema.window_performance, schema.windows
         with self.store.connect("reading window performance") as conn:
             return list(
                 conn.execute(
-                    select(wp.c.window_start).where(wp.c.model == model, wp.c.state != "complete")
+                    select(wp.c.window_start)
+                    .join(w, and_(w.c.model == wp.c.model, w.c.start == wp.c.window_start))
+                    .where(wp.c.model == model, wp.c.state == "pending", w.c.end <= ended_before)
                 ).scalars()
             )
 

@@ -229,3 +229,18 @@ def test_target_drift_compares_the_labels_with_the_reference_target(
     assert same["column"] == "@target" and same["method"] == "jensenshannon"
     assert not same["drifted"] and shifted["drifted"]
     assert shifted["score"] > 2 * same["score"]
+
+
+def test_a_window_is_recomputed_once_when_it_matures_and_not_again(
+    store: Store, engine: PerformanceEngine
+) -> None:
+    rng = np.random.default_rng(7)
+    scores, ys = scored(rng, 500)
+    commit(store, predictions(0, scores), "predictions", T0)
+    commit(store, labels(0, ys), "labels", T0 + W)
+    [first] = engine.update(T0 + 2 * W).values()
+    assert first["state"] == "pending"  # fully labelled, but the label delay is not over
+    assert engine.update(T0 + 3 * W) == {}  # nothing changed, nothing recomputed
+    [matured] = engine.update(T0 + 6 * W).values()  # a day after the window's end
+    assert matured["state"] == "complete"
+    assert engine.update(T0 + 7 * W) == {}
