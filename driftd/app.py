@@ -222,7 +222,12 @@ class App:
         drifted = sorted(start.isoformat() for start, r in results.items() if r["drift"]["drifted"])
         from alerts.signals import window_evaluation
 
-        known = {w["start"]: w for w in self.performance_repository.windows(self.model, 1000)}
+        known = {
+            w["start"]: w
+            for w in self.performance_repository.windows(
+                self.model, len(results), starts=list(results)
+            )
+        }
         alerts = self.alert(
             [
                 window_evaluation(

@@ -252,6 +252,33 @@ class PerformanceConfig(Section):
 
     _parse = field_validator("label_delay", mode="before")(lambda cls, v: _duration(v))
 
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str]) -> list[str]:
+        unknown = [m for m in v if m not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
+        return v
+
+
+# what the realized performance and the estimates compute (monitor.concept)
+METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+    "fnr",
+    "fpr",
+    "cost",
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+)
+
 
 class ReviewConfig(Section):
     per_window: int = Field(50, ge=0, le=100_000)  # at most this many new items per window

@@ -161,16 +161,17 @@ class PerformanceRepository:
             if cursor is not None:
                 _set_cursor(conn, c, model, cursor, now)
 
-    def windows(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest windows' performance, oldest first."""
+    def windows(
+        self, model: str, limit: int = 50, *, starts: Sequence[datetime] | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest windows' performance (only those of ``starts`` when given), oldest
+        first."""
         wp = schema.window_performance
+        query = select(wp).where(wp.c.model == model)
+        if starts is not None:
+            query = query.where(wp.c.window_start.in_(list(starts)))
         with self.store.connect("reading window performance") as conn:
-            rows = conn.execute(
-                select(wp)
-                .where(wp.c.model == model)
-                .order_by(wp.c.window_start.desc())
-                .limit(limit)
-            ).all()
+            rows = conn.execute(query.order_by(wp.c.window_start.desc()).limit(limit)).all()
         return [
             {
                 "start": r.window_start,

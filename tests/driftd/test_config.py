@@ -113,3 +113,8 @@ def test_schema_from_config_and_mapping(tmp_path: Path) -> None:
 def test_relative_sqlite_url_resolves_against_config_dir(tmp_path: Path) -> None:
     config = parse({**MINIMAL, "storage": {"url": "sqlite:///db/d.db"}}, base=tmp_path)
     assert config.storage_url == f"sqlite:///{tmp_path.resolve() / 'db/d.db'}"
+
+
+def test_an_unknown_performance_metric_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"performance\.metrics: unknown metric\(s\) \['auc'\]"):
+        parse({**MINIMAL, "performance": {"metrics": ["roc_auc", "auc"]}}, base=tmp_path)
