@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -211,15 +211,49 @@ class JobSchedule(Section):
                 raise ValueError(f"cron {self.cron!r}: {exc}") from None
         return self
 
+    def trigger(self) -> Any:
+        """The APScheduler trigger (UTC): interval triggers fire first at start."""
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self.cron is not None:
+            return CronTrigger.from_crontab(self.cron, timezone=UTC)
+        assert self.interval is not None  # one of the two, checked above
+        return IntervalTrigger(seconds=int(self.interval.total_seconds()), timezone=UTC)
+
 
 class ScheduleConfig(Section):
-    ingest: JobSchedule = JobSchedule(interval=timedelta(minutes=5))
-    statistics: JobSchedule = JobSchedule(interval=timedelta(minutes=15))
-    alerts: JobSchedule = JobSchedule(interval=timedelta(minutes=1))  # outbox delivery
-    performance: JobSchedule = JobSchedule(interval=timedelta(minutes=15))  # labels joined
+    """When each job runs: ``schedule.<job>: {interval: 5m}`` or ``{cron: "0 8 * * 1"}``
+    for any registered job (see :mod:`driftd.jobs`); a job not named keeps its own
+    default. ``misfire_grace``: how late a missed run may still start."""
+
     misfire_grace: timedelta = timedelta(minutes=30)
+    jobs: dict[str, JobSchedule] = {}
 
     _parse = field_validator("misfire_grace", mode="before")(lambda cls, v: _duration(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _job_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        jobs = {k: v for k, v in data.items() if k != "misfire_grace"}
+        if not jobs:
+            return data
+        from driftd.jobs import registered
+
+        known = registered()
+        unknown = sorted(set(jobs) - set(known))
+        if unknown:
+            raise ValueError(
+                f"no job named {', '.join(map(repr, unknown))}; jobs: {', '.join(sorted(known))}"
+            )
+        rest = {"misfire_grace": data["misfire_grace"]} if "misfire_grace" in data else {}
+        return {**rest, "jobs": jobs}
+
+    def of(self, job: str, default: JobSchedule) -> JobSchedule:
+        """The schedule of ``job``: configured, else its default."""
+        return self.jobs.get(job, default)
 
 
 class CostConfig(Section):
@@ -345,11 +379,13 @@ class Config(Section):
     workspace: Path = Path(".")
     ingest: IngestConfig = IngestConfig()
     drift: DriftConfig = DriftConfig()
-    schedule: ScheduleConfig = ScheduleConfig()
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     health: HealthConfig = HealthConfig()
     alerts: AlertsConfig = AlertsConfig()
     performance: PerformanceConfig = PerformanceConfig()
     review: ReviewConfig = ReviewConfig()
+    # the sections of registered jobs that add their own (see driftd.jobs), validated
+    jobs: dict[str, BaseModel] = Field(default_factory=dict, exclude=True)
     config_path: Path | None = Field(None, exclude=True)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True, repr=False)
 
@@ -359,19 +395,25 @@ class Config(Section):
     def storage_url(self) -> str:
         return self.storage.url or f"sqlite:///{self.workspace / 'driftd.db'}"
 
+    def section(self, name: str) -> BaseModel | None:
+        """A job's own config section (see :attr:`driftd.jobs.Job.section`)."""
+        return self.jobs.get(name)
+
     def fields_for(self, source: SourceConfig) -> Fields:
         names = source.columns or self.model.fields
         return Fields(**names.model_dump())
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
+    if loc[:2] == ("schedule", "jobs"):  # a job's schedule is written schedule.<job>
+        loc = ("schedule", *loc[2:])
     return ".".join("schema" if p == "schema_" else str(p) for p in loc) or "(top level)"
 
 
-def format_errors(exc: ValidationError) -> str:
+def format_errors(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     lines = []
     for err in exc.errors():
-        where = _location(err["loc"])
+        where = _location((*prefix, *err["loc"]))
         value = err.get("input")
         # an unknown key's value is not echoed: it may be a secret put in the wrong place
         hidden = isinstance(value, dict | list) or err["type"] == "extra_forbidden"
@@ -401,10 +443,23 @@ def parse(
         )
     environ = environ or {}
     secrets = Secrets(**{k: environ[v] for k, v in ENVIRONMENT.items() if environ.get(v)})
+    from driftd.jobs import sections
+
+    own = {name: model for name, model in sections().items() if name not in Config.model_fields}
+    problems, jobs = [], {}
+    for name, model in own.items():
+        try:
+            jobs[name] = model.model_validate(data.get(name) or {})
+        except ValidationError as exc:
+            problems.append(format_errors(exc, prefix=(name,)))
     try:
-        config = Config.model_validate({**data, "secrets": secrets})
+        config = Config.model_validate(
+            {**{k: v for k, v in data.items() if k not in own}, "secrets": secrets, "jobs": jobs}
+        )
     except ValidationError as exc:
-        raise ConfigError(f"{where}invalid configuration\n{format_errors(exc)}") from None
+        problems.insert(0, format_errors(exc))
+    if problems:
+        raise ConfigError(f"{where}invalid configuration\n" + "\n".join(problems)) from None
     if config.alerts.slack.channel and secrets.slack_bot_token is None:
         raise ConfigError(
             f"{where}invalid configuration\nalerts.slack.channel: "

@@ -125,6 +125,7 @@ class PerformanceEngine:
         reference: Performance | None = None,
         estimator: CBPE | None = None,
         positive: Any = 1,
+        reference_labels: Sequence[Any] | None = None,
     ) -> None:
         self.repository = repository
         self.model = model
@@ -132,7 +133,7 @@ class PerformanceEngine:
         self.reference = reference
         self.estimator = estimator
         self.positive = normalize(positive)
-        self.reference_labels: Sequence[Any] | None = None  # the reference's target
+        self.reference_labels = reference_labels  # the reference's target
 
     # -- windows ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from driftd.cli import app
 from driftd.config import load, parse
+from driftd.jobs.ingest import Ingest
 from monitor.records import FeatureType
 from storage.errors import ConfigError
 
@@ -43,7 +44,7 @@ def test_full_example_from_init_parses(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     config = load(tmp_path / "driftd.yaml")
     assert config.model.name == "my-model"
-    assert config.schedule.ingest.interval == timedelta(minutes=5)
+    assert config.schedule.of("ingest", Ingest.schedule).interval == timedelta(minutes=5)
     again = CliRunner().invoke(app, ["init", str(tmp_path)])
     assert again.exit_code == 1 and "exists" in again.output
 
@@ -65,6 +66,7 @@ def test_full_example_from_init_parses(tmp_path: Path) -> None:
             "sources.predictions.0.format: Input should be 'jsonl', 'csv' or 'parquet' (got 'xml')",
         ),
         ({"modle": {"name": "typo"}}, "modle: Extra inputs are not permitted"),
+        ({"schedule": {"ingets": {"interval": "5m"}}}, "schedule: no job named 'ingets'; jobs:"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(tmp_path: Path, change: dict, expected: str) -> None:

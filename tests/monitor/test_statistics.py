@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from driftd.app import App
+from driftd.jobs.statistics import Statistics
 from driftd.config import load
 from monitor.drift.profile import fit_profile
 from monitor.drift.state import partial, row_keys
@@ -83,7 +84,7 @@ def test_fold_once_finalize_changed_windows_and_flag_the_shift(workspace: Path) 
     with App(load(workspace / "driftd.yaml")) as app:
         assert app.schema == SCHEMA
         app.ingest()
-        summary = app.statistics()
+        summary = Statistics().run(app).summary
         assert summary["rows"] == 2400 and summary["finalized"] == 6
         results = {w["start"].hour: w["results"] for w in app.window_results()}
         for hour in range(3):
@@ -99,7 +100,7 @@ def test_fold_once_finalize_changed_windows_and_flag_the_shift(workspace: Path) 
         assert set(results[0]["calibration"]) == set(SCHEMA)
 
         # nothing new: nothing folded, nothing finalized again
-        again = app.statistics()
+        again = Statistics().run(app).summary
         assert (again["rows"], again["finalized"]) == (0, 0)
 
         # a late record updates only the window it belongs to
@@ -111,7 +112,7 @@ def test_fold_once_finalize_changed_windows_and_flag_the_shift(workspace: Path) 
         with open(workspace / "logs" / "p.jsonl", "a") as fh:
             fh.write(late + "\n")
         app.ingest()
-        late_run = app.statistics()
+        late_run = Statistics().run(app).summary
         assert late_run["rows"] == 1 and late_run["finalized"] == 1
         assert late_run["windows"] == ["2026-11-02T01:00:00+00:00"]
         window = {w["start"].hour: w for w in app.window_results()}[1]
@@ -122,12 +123,12 @@ def test_a_restarted_engine_resumes_from_its_cursor(workspace: Path) -> None:
     config = load(workspace / "driftd.yaml")
     with App(config) as app:
         app.ingest()
-        engine = app.statistics_engine()
+        engine = app.statistics_engine
         engine.batch_rows = 1000
         first = engine.fold()
         assert first.rows == 2400
     with App(config) as fresh:  # a new process: profile and cursor come from the store
-        assert fresh.statistics()["rows"] == 0
+        assert Statistics().run(fresh).summary["rows"] == 0
         states = fresh.statistics_repository.states(
             "m", [datetime(2026, 11, 2, h, tzinfo=UTC) for h in range(6)]
         )

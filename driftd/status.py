@@ -1,0 +1,42 @@
+"""``driftd status``: one document of what driftd knows about its model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from driftd.display import performance_summary, run_dict, window_summary
+from storage.store import redact_url
+
+if TYPE_CHECKING:
+    from driftd.app import App
+
+
+def status(app: App) -> dict[str, Any]:
+    model = app.model
+    windows = app.status_queries.windows(model)
+    results = {w["start"]: w["results"] for w in app.window_results(len(windows) or 1)}
+    performance = {
+        r["start"]: r for r in app.performance_repository.windows(model, len(windows) or 1)
+    }
+    review = app.review_repository.counts(model)
+    for window in windows:
+        window["statistics"] = window_summary(results.get(window["start"]))
+        window["performance"] = performance_summary(performance.get(window["start"]))
+        window["review"] = review["windows"].get(window["start"])
+    return {
+        "model": model,
+        "database": redact_url(app.store.url),
+        "counts": app.status_queries.counts(model),
+        "ingestion": app.status_queries.ingestion(model),
+        "windows": windows,
+        "jobs": {job.name: run_dict(app.runs.last(job.name)) for job in app.jobs()},
+        "detections": app.performance_repository.detections(model, 20),
+        "review": review["states"],
+        "alerts": {
+            "open": [
+                {"rule": i.rule, "scope": i.scope, "severity": i.severity, "since": i.opened_at}
+                for i in app.alert_repository.incidents(model=model, state="open")
+            ],
+            "outbox": app.alert_repository.outbox_counts(),
+        },
+    }
