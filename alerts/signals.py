@@ -32,6 +32,7 @@ PERFORMANCE = "performance"
 ESTIMATED_PERFORMANCE = "estimated_performance"
 CONCEPT_DRIFT = "concept_drift"
 INGESTION = "ingestion"
+SOURCE = "source"
 QUARANTINE = "quarantine"
 JOB_FAILED = "job_failed"
 RETRAINING = "retraining"
@@ -40,6 +41,7 @@ PROMOTION = "promotion"
 # the order rules are listed in a message: causes and the broadest first
 ORDER = (
     INGESTION,
+    SOURCE,
     JOB_FAILED,
     QUARANTINE,
     QUALITY,
@@ -74,6 +76,7 @@ ACTIONS: dict[str, str] = {
     "label-based figures and the review queue.",
     CONCEPT_DRIFT: "The error rate changed: review recent errors; retraining is suggested.",
     INGESTION: "driftd could not ingest: check the log paths and the database.",
+    SOURCE: "No input: check `sources.*.paths` in the config and that the producer writes.",
     QUARANTINE: "Many malformed records: check the producer; `driftd status` lists reasons.",
     JOB_FAILED: "A driftd job failed: `driftd check` shows the error.",
     RETRAINING: "See the retraining report.",
@@ -376,3 +379,22 @@ def detector_evaluation(
             ),
         )
     return Evaluation(model, frozenset({CONCEPT_DRIFT}), signals)
+
+
+def source_evaluation(
+    model: str, matched: Mapping[str, int], patterns: Mapping[str, Sequence[str]]
+) -> Evaluation:
+    """An ingestion run's look at its sources: one whose globs match no file fires
+    ``source`` (a typo in a path, or a producer that stopped writing)."""
+    signals = tuple(
+        Signal(
+            SOURCE,
+            name,
+            "warning",
+            f"source {name}: no file matches {', '.join(patterns.get(name, ()))}",
+            0,
+        )
+        for name, n in sorted(matched.items())
+        if n == 0
+    )
+    return Evaluation(model, frozenset({SOURCE}), signals, scopes=frozenset(matched))

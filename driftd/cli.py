@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from driftd.cli_alerts import alerts_app, silence_app
-from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, app, dump, errors, load_app
+from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, app, checked, dump, errors, load_app
 from driftd.cli_review import review_app, training_set
 from driftd.logs import setup_logging
 
@@ -41,6 +41,7 @@ def run(config: ConfigOpt = Path("driftd.yaml"), log_level: LogOpt = "INFO") -> 
     with errors():
         application = load_app(config, log_level)
         with application:
+            checked(application)
             application.daemon().run()
 
 
@@ -52,6 +53,7 @@ def once(
     with errors():
         application = load_app(config, log_level)
         with application:
+            checked(application)
             results = application.daemon().run_once()
         if json:
             typer.echo(
@@ -153,9 +155,12 @@ def check(config: ConfigOpt = Path("driftd.yaml"), log_level: LogOpt = "WARNING"
     with errors():
         application = load_app(config, log_level)
         try:
+            warnings = application.reference.check()
             problems = application.health()
         finally:
             application.close()
+    for warning in warnings:
+        typer.echo(f"warning: {warning}")
     if problems:
         for problem in problems:
             typer.echo(f"unhealthy: {problem}")

@@ -3,6 +3,7 @@ and loading the config into an :class:`~driftd.app.App`."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +13,8 @@ import typer
 
 from driftd.logs import protect, setup_logging
 from storage.errors import ConfigError, DriftdError
+
+logger = logging.getLogger("driftd")
 
 app = typer.Typer(
     name="driftd",
@@ -57,3 +60,10 @@ def load_app(config: Path, log_level: str) -> Any:
     loaded = load(config)
     protect(*loaded.secrets.values())
     return App(loaded)
+
+
+def checked(application: Any) -> None:
+    """Refuse a reference that does not fit the config (a ConfigError, exit 2) before
+    any job runs; log what driftd will treat specially."""
+    for warning in application.reference.check():
+        logger.warning("%s", warning)

@@ -71,7 +71,8 @@ class Source:
 
 @dataclass
 class SourceReport:
-    files: int = 0
+    matched: int = 0  # files the source's globs match (0: a typo in a path, or no data yet)
+    files: int = 0  # files with something new
     rows: int = 0
     duplicates: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
@@ -80,6 +81,7 @@ class SourceReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "matched": self.matched,
             "files": self.files,
             "rows": self.rows,
             "duplicates": self.duplicates,
@@ -292,7 +294,11 @@ class Ingestor:
                 parse_line = prediction_line_parser(source.spec, window_of)
         else:
             parse = label_parser(source.spec)
-        for found in discover(source.paths):
+        found_files = discover(source.paths)
+        sr.matched = len(found_files)
+        if not found_files:
+            logger.warning("source %s: no file matches %s", source.name, ", ".join(source.paths))
+        for found in found_files:
             try:
                 fh = open(found.path, "rb")  # noqa: SIM115
             except OSError as exc:
