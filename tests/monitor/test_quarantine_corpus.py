@@ -552,7 +552,7 @@ def test_file_deleted_while_being_read(tmp_path: Path, store: Store) -> None:
     assert (again["files"], again["rows"]) == (0, 0)
 
 
-# -- records that must not stop ingestion (the xfail ones still do) ------------------------
+# -- records that must not stop ingestion ------------------------------------------------
 
 
 def lines(*data: bytes) -> bytes:
