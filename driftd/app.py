@@ -564,7 +564,14 @@ class App:
             runs=self.runs,
             engine=self.store.engine,
             misfire_grace=self.config.schedule.misfire_grace,
+            lease=self.lease(),
         )
+
+    def lease(self) -> Any:
+        """The lease of this model in this store: one driftd runs its jobs at a time."""
+        from storage.lease import Lease
+
+        return Lease(self.store, self.model)
 
     # -- health and status --------------------------------------------------------------
 
