@@ -57,7 +57,7 @@ def _scheduled(name: str) -> None:
 
 class State(StrEnum):
     STOPPED = "stopped"
-    STANDBY = "standby"  # waiting for another instance's lease
+    STARTING = "starting"  # taking the lease (standing by, maybe), setting up
     RUNNING = "running"
     STOPPING = "stopping"
 
@@ -110,7 +110,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._signals = 0
         self._stopper: threading.Thread | None = None
-        self._standby_stop = threading.Event()
+        self._stop_requested = threading.Event()
 
     # -- running jobs -------------------------------------------------------------------
 
@@ -194,6 +194,7 @@ class Daemon:
         or with ``standby`` try again every ``poll`` until it is free (a signal ends the
         wait). Raises :class:`LeaseHeldError` too when the lease was lost while running.
         """
+        self.state = State.STARTING
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             if self._take_lease(standby, poll):
@@ -210,15 +211,17 @@ class Daemon:
     def _take_lease(self, standby: bool, poll: timedelta) -> bool:
         if self.lease is None:
             return True
-        self.state = State.STANDBY
-        taken = self.lease.acquire("run", standby=standby, poll=poll, stop=self._standby_stop)
-        if not taken or self._standby_stop.is_set():
+        taken = self.lease.acquire("run", standby=standby, poll=poll, stop=self._stop_requested)
+        if not taken or self._stop_requested.is_set():
             logger.info("driftd stopped while standing by")
             return False
         return True
 
     def _serve(self) -> None:
         global _current
+        if self._stop_requested.is_set():  # a signal came while the lease was taken
+            logger.info("driftd stopped before it started")
+            return
         from apscheduler.events import EVENT_SCHEDULER_STARTED
         from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -244,6 +247,8 @@ class Daemon:
         self._scheduler = scheduler
         _current = self
         self.state = State.RUNNING
+        if self._stop_requested.is_set():  # a signal came while this was starting
+            self.state = State.STOPPING
         logger.info("driftd running: jobs %s", ", ".join(self.triggers) or "(none)")
         outcome = "crashed"
         try:
@@ -291,9 +296,9 @@ class Daemon:
 
     def request_stop(self) -> None:
         """Start no new job; let the running one finish; then leave :meth:`run`."""
-        if self.state is State.STANDBY:
+        if self.state is State.STARTING:
+            self._stop_requested.set()  # ends a standby's wait; run() checks it
             self.state = State.STOPPING
-            self._standby_stop.set()
             return
         if self.state is not State.RUNNING:
             return

@@ -196,6 +196,7 @@ def driftd(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-c", "from driftd.cli import main; main()", *args, "-c", str(config)]
 
 
+@pytest.mark.slow  # three CLI processes importing the whole stack: ~9 s per backend
 def test_two_driftd_run_on_one_store_ingest_once_and_count_no_duplicate(
     db_url: str, tmp_path: Path
 ) -> None:
