@@ -155,11 +155,12 @@ class Lease:
         return False
 
     def refusal(self, purpose: str) -> str:
+        """Why ``driftd <purpose>`` cannot run now, naming the holder."""
         hint = ", or start this one with --standby to take over when it ends"
         return (
             f"model {self.model!r} in {redact_url(self.store.url)} is held by "
-            f"{self.holder() or 'another driftd'}: driftd {purpose} would run its jobs "
-            f"a second time; stop that one first{hint if purpose == 'run' else ''}"
+            f"{self.holder() or 'another driftd'}: a second driftd would run the same "
+            f"jobs twice; stop that one first{hint if purpose == 'run' else ''}"
         )
 
     def holder(self) -> Holder | None:
