@@ -21,10 +21,10 @@ from driftd.daemon import Daemon
 from driftd.jobs import Job, registered
 from driftd.reference import Reference
 from monitor.ingest import Ingestor, IngestReport, Progress, Source
-from monitor.records import FeatureType
 from storage.alerts import AlertRepository
 from storage.errors import AlertDeliveryError
 from storage.ingest import IngestRepository
+from storage.lease import Lease
 from storage.performance import PerformanceRepository
 from storage.review import ReviewRepository
 from storage.runs import FAILED, OK, RunLog
@@ -91,12 +91,13 @@ class App:
     # -- reference and engines ----------------------------------------------------------
 
     @cached_property
+    def lease(self) -> Lease:
+        """This model's lease in this store: one driftd runs its jobs at a time."""
+        return Lease(self.store, self.model)
+
+    @cached_property
     def reference(self) -> Reference:
         return Reference(self.config)
-
-    @property
-    def schema(self) -> dict[str, FeatureType]:
-        return self.reference.schema
 
     @cached_property
     def statistics_engine(self) -> StatisticsEngine:
@@ -115,7 +116,7 @@ class App:
     # -- ingestion ----------------------------------------------------------------------
 
     def sources(self) -> list[Source]:
-        return engines.sources(self.config, self.schema)
+        return engines.sources(self.config, self.reference.schema)
 
     def ingestor(self, progress: Progress | None = None) -> Ingestor:
         return Ingestor(
@@ -233,6 +234,7 @@ class App:
             runs=self.runs,
             engine=self.store.engine,
             misfire_grace=schedule.misfire_grace,
+            lease=self.lease,
         )
 
     def health(self, now: datetime | None = None) -> list[str]:

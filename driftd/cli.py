@@ -36,13 +36,29 @@ def init(
 
 
 @app.command()
-def run(config: ConfigOpt = Path("driftd.yaml"), log_level: LogOpt = "INFO") -> None:
+def run(
+    config: ConfigOpt = Path("driftd.yaml"),
+    log_level: LogOpt = "INFO",
+    standby: Annotated[
+        bool,
+        typer.Option(
+            "--standby",
+            help="When another driftd runs this model on this database, wait and take "
+            "over when it ends (instead of refusing to start).",
+        ),
+    ] = False,
+    standby_poll: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between a standby's attempts.")
+    ] = 5.0,
+) -> None:
     """Run the daemon: scheduled jobs until SIGTERM/SIGINT (twice to force)."""
+    from datetime import timedelta
+
     with errors():
         application = load_app(config, log_level)
         with application:
             checked(application)
-            application.daemon().run()
+            application.daemon().run(standby=standby, poll=timedelta(seconds=standby_poll))
 
 
 @app.command()
@@ -75,7 +91,11 @@ def ingest(
 
     with errors():
         application = load_app(config, log_level)
-        with application, ingest_progress(application, enabled=not json) as progress:
+        with (
+            application,
+            application.lease.hold("ingest"),
+            ingest_progress(application, enabled=not json) as progress,
+        ):
             report = application.ingest_now(progress)
         if json:
             typer.echo(dump(report.to_dict()))

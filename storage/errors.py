@@ -8,6 +8,7 @@ boundary that meets them (``raise StorageError(...) from exc``).
      ├── ConfigError              a config file or value is invalid (names the key)
      ├── StorageError             the database refused or failed an operation
      │    └── TransientStorageError   worth retrying (connection lost, lock timeout)
+     ├── LeaseHeldError           another driftd holds this model's lease (storage.lease)
      ├── IngestError              a source cannot be read at all (not a bad record)
      ├── AlertDeliveryError       an alert sink failed to deliver
      │    └── PermanentDeliveryError  retrying will not help (bad token, no channel)

@@ -15,6 +15,7 @@ from storage import schema
 from storage.store import Store
 
 RUNNING, OK, FAILED, ABANDONED = "running", "ok", "failed", "abandoned"
+SKIPPED = "skipped"  # due, but not started: the daemon was stopping or had lost its lease
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,26 @@ class RunLog:
                     else orjson.dumps(summary, default=str).decode(),
                 )
             )
+
+    def skip(self, job: str, reason: str, *, now: datetime | None = None) -> int:
+        """Record a run that was due but not started, and why."""
+        t = schema.job_runs
+        now = now or datetime.now(UTC)
+        with self.store.transaction(f"recording a skipped run of job {job!r}") as conn:
+            result = conn.execute(
+                t.insert().values(
+                    job=job,
+                    started_at=now,
+                    finished_at=now,
+                    outcome=SKIPPED,
+                    error=reason,
+                    host=self.host,
+                    pid=os.getpid(),
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def abandon_dead(self, *, now: datetime | None = None) -> int:
         """Mark runs left 'running' by a process of this host that no longer exists."""

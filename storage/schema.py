@@ -329,7 +329,7 @@ job_runs = Table(
     Column("job", String(100), nullable=False),
     Column("started_at", TS, nullable=False),
     Column("finished_at", TS),
-    Column("outcome", String(20), nullable=False),  # running, ok, failed, abandoned
+    Column("outcome", String(20), nullable=False),  # running, ok, failed, abandoned, skipped
     Column("error", Text),
     Column("summary", Text),  # JSON
     Column("host", String(200)),

@@ -66,7 +66,7 @@ def setup(tmp_path: Path, frame: pd.DataFrame | None = None, **changes: Any) -> 
 
 def test_configured_score_and_prediction_columns_are_not_features(tmp_path: Path) -> None:
     with App(load(setup(tmp_path))) as application:
-        assert application.schema == {
+        assert application.reference.schema == {
             "x1": FeatureType.NUMERIC,
             "x2": FeatureType.NUMERIC,
             "segment": FeatureType.CATEGORICAL,

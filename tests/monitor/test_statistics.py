@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from driftd.app import App
-from driftd.jobs.statistics import Statistics
 from driftd.config import load
+from driftd.jobs.statistics import Statistics
 from monitor.drift.profile import fit_profile
 from monitor.drift.state import partial, row_keys
 from monitor.records import FeatureType
@@ -82,7 +82,7 @@ def workspace(tmp_path: Path, db_url: str) -> Path:
 
 def test_fold_once_finalize_changed_windows_and_flag_the_shift(workspace: Path) -> None:
     with App(load(workspace / "driftd.yaml")) as app:
-        assert app.schema == SCHEMA
+        assert app.reference.schema == SCHEMA
         app.ingest()
         summary = Statistics().run(app).summary
         assert summary["rows"] == 2400 and summary["finalized"] == 6
