@@ -8,7 +8,6 @@ import pandas as pd
 
 from monitor.records import FeatureType
 
-
 MOSTLY_NUMERIC = 0.9  # a text column whose values are at least this share numbers
 
 

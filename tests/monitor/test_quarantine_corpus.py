@@ -387,8 +387,9 @@ class Logs:
         )
 
     def expected_report(self) -> dict[str, dict[str, Any]]:
-        def source(corpus: Corpus, files: int) -> dict[str, Any]:
+        def source(corpus: Corpus, files: int, matched: int | None = None) -> dict[str, Any]:
             return {
+                "matched": files if matched is None else matched,
                 "files": files,
                 "rows": len(corpus.rows),
                 "duplicates": corpus.duplicates,
@@ -397,7 +398,7 @@ class Logs:
             }
 
         return {
-            "jsonl": source(self.jsonl, 2),  # the empty file is not read
+            "jsonl": source(self.jsonl, 2, matched=3),  # the empty file is not read
             "csv": source(self.csv, 1),
             "parquet": source(self.parquet, 2),
             "labels": source(self.labels, 1),
