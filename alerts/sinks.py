@@ -45,6 +45,7 @@ PERMANENT = frozenset(
         "invalid_blocks",
         "invalid_blocks_format",
         "msg_too_long",
+        "msg_blocks_too_long",
         "no_text",
         "invalid_metadata_format",
         "invalid_metadata_schema",
