@@ -16,7 +16,7 @@ from driftd.daemon import Daemon, JobFn
 from monitor.ingest import Ingestor, IngestReport, Progress, Source
 from monitor.records import FeatureType, RecordSpec
 from storage.alerts import AlertRepository
-from storage.errors import AlertDeliveryError, ConfigError, DriftdError
+from storage.errors import ConfigError, DriftdError
 from storage.ingest import IngestRepository
 from storage.runs import FAILED, OK, RunLog
 from storage.statistics import StatisticsRepository
@@ -439,20 +439,14 @@ class App:
 
     def send_test_alert(self) -> str:
         """Queue a test message and deliver it now; where it went, or an error."""
-        from storage.alerts import SENT
+        from alerts.health import send_test
 
-        sink = self.sink()
-        payload = {"model": self.model, "test": True, "items": [], "context": {}}
-        pk = self.alert_repository.enqueue(self.model, "test", payload, now=self.clock())
-        self.dispatcher.deliver()
-        item = self.alert_repository.item(pk)
-        if item is None or item.status != SENT:
-            error = (item.last_error if item else None) or "not delivered"
-            # a test is for now: it is not retried later by the alerts job
-            self.alert_repository.mark_failed(pk, error=f"test message: {error}")
-            raise AlertDeliveryError(f"test message to {sink.describe()} not delivered: {error}")
-        return f"test message delivered to {sink.describe()}" + (
-            f" (ts {item.delivery_ref})" if item.delivery_ref else ""
+        return send_test(
+            self.alert_repository,
+            self.dispatcher,
+            self.sink(),
+            model=self.model,
+            now=self.clock(),
         )
 
     def _alerting(self, job: str, fn: JobFn) -> JobFn:
@@ -595,15 +589,11 @@ class App:
             last = self.runs.last(job)
             if last is not None and last.outcome == "failed":
                 problems.append(f"last {job} run ({last.pk}) failed: {last.error}")
-        from alerts.dispatch import undeliverable
+        from alerts import health
 
-        problems += undeliverable(self.alert_repository)
-        oldest = self.alert_repository.oldest_pending()
-        if oldest is not None and now - oldest > self.config.health.max_alert_delay:
-            problems.append(
-                f"an alert has waited {_ago(now - oldest)} for delivery to "
-                f"{self.sink().describe()} (limit {_ago(self.config.health.max_alert_delay)})"
-            )
+        problems += health.problems(
+            self.alert_repository, self.sink(), now, max_delay=self.config.health.max_alert_delay
+        )
         for run in self.runs.running():
             age = now - run.started_at
             if age > self.config.health.max_job_runtime:
