@@ -1,2 +1,8 @@
-"""Alert rules, incidents and delivery (Slack, console). Not implemented yet (issue 5);
-the tables it will use (incidents, alert_outbox, silences) exist in :mod:`storage`."""
+"""Alert rules, incidents and their delivery to Slack, a Slack webhook or the console.
+
+:mod:`alerts.signals` turns statistics into evaluations, :mod:`alerts.incidents` and
+:mod:`alerts.manager` fold them into incidents and queue messages in the outbox,
+:mod:`alerts.render` writes the messages, :mod:`alerts.dispatch` delivers them through a
+:mod:`alerts.sinks` sink exactly once, and :mod:`alerts.health` says what keeps them
+from arriving (``driftd check``, ``driftd alerts test``).
+"""

@@ -7,6 +7,11 @@ all, the update is posted on its own. A transient failure leaves the item pendin
 exponential backoff and stops this pass (the service is probably down; the next pass
 resumes in order); a permanent failure marks it failed, with the error kept for
 ``driftd check`` and ``driftd alerts list``.
+
+A message in doubt is first looked for in the channel. When that check cannot be made,
+the message alone waits (others go on): a missing scope or an unexpected error decides
+at once, a server error after ``check_attempts`` attempts, and the decision is to post
+it at least once, with the warning kept on the sent item (``driftd alerts list``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.manager import utcnow
-from alerts.sinks import Ref, Sink
+from alerts.sinks import HistoryCheckError, Ref, Sink
 from storage.alerts import FAILED, PENDING, SENT, AlertRepository, OutboxItem
 from storage.errors import AlertDeliveryError, PermanentDeliveryError
 
@@ -58,6 +63,7 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         min_interval: float = 1.0,
+        check_attempts: int = 3,
     ) -> None:
         self.repository = repository
         self.sink = sink
@@ -65,6 +71,7 @@ class Dispatcher:
         self.sleep = sleep
         self.monotonic = monotonic
         self.min_interval = min_interval
+        self.check_attempts = check_attempts
         self._last_sent: float | None = None
         # the alerts job and the jobs that evaluate deliver from threads of one daemon:
         # one pass at a time, or two could send the same item
@@ -89,6 +96,13 @@ class Dispatcher:
                     thread = Ref(root.channel, root.delivery_ref)
             try:
                 self._send(item, thread, root)
+            except HistoryCheckError as exc:
+                # this message only: the others do not depend on its history check
+                retry_at = self.clock() + backoff(item.attempts + 1)
+                self.repository.mark_retry(item.pk, error=str(exc), retry_at=retry_at)
+                logger.warning("alert %d waits: %s; retrying at %s", item.pk, exc, retry_at)
+                report.waiting.append(item.pk)
+                report.errors.append(str(exc))
             except PermanentDeliveryError as exc:
                 self.repository.mark_failed(item.pk, error=str(exc))
                 logger.error("alert %d cannot be delivered: %s", item.pk, exc)
@@ -115,9 +129,21 @@ class Dispatcher:
             self._pace()
             self.sink.update(thread, self._current(root))
         self._pace()
-        ref = self.sink.post(item.payload, key=item.pk, thread=thread, in_doubt=item.attempts > 0)
+        note = None
+        try:
+            ref = self.sink.post(
+                item.payload, key=item.pk, thread=thread, in_doubt=item.attempts > 0
+            )
+        except HistoryCheckError as exc:
+            if exc.transient and item.attempts + 1 < self.check_attempts:
+                raise
+            note = f"posted without the duplicate check ({exc}): it may show twice"
+            logger.warning("alert %d %s", item.pk, note)
+            ref = self.sink.post(item.payload, key=item.pk, thread=thread, in_doubt=False)
         self._last_sent = self.monotonic()
-        self.repository.mark_sent(item.pk, now=self.clock(), channel=ref.channel, ref=ref.ts)
+        self.repository.mark_sent(
+            item.pk, now=self.clock(), channel=ref.channel, ref=ref.ts, note=note
+        )
 
     def _current(self, root: OutboxItem) -> dict[str, Any]:
         """The root message re-rendered with its incidents' present states."""

@@ -2,8 +2,11 @@
 
 A message is an outbox payload: the model, what changed for which incidents, and the
 context of the cycle (window, label coverage, detail report, business impact). Slack's
-limits are kept: at most 50 blocks, 3,000 characters per section text, 150 per header;
-what does not fit is summarised as "and N more". The fallback ``text`` is always set.
+limits are kept: at most 50 blocks, 3,000 characters per section text, 2,000 per field,
+150 per header, and at most 12,000 characters of block text in all (Slack refuses
+blocks of about 13,000 characters together with ``msg_blocks_too_long``, well before
+its documented 40,000 per message); what does not fit is summarised as "and N more".
+The fallback ``text`` is always set.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from alerts.signals import ACTIONS
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
+MAX_FIELD = 2000
 MAX_HEADER = 150
+MAX_TEXT = 12_000  # all block texts together
 MAX_ITEMS_BLOCKS = 40  # leaves room for header, fields, actions, links
 
 ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":white_circle:"}
@@ -147,41 +152,51 @@ def _chunks(lines: Sequence[str], limit: int) -> list[str]:
     return out
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _block_text(block: Mapping[str, Any]) -> int:
+    texts = [block.get("text") or {}, *block.get("fields", []), *block.get("elements", [])]
+    return sum(len(t.get("text", "")) for t in texts)
+
+
 def blocks(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Block Kit blocks within Slack's limits."""
-    out: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": _title(payload)[:MAX_HEADER], "emoji": True},
-        }
-    ]
-    items = payload.get("items", [])
-    window = payload.get("context", {}).get("window")
-    lines = [_line(i, markdown=True, window=window) for i in items]
-    sections = _chunks(lines, MAX_SECTION - 40)
-    if len(sections) > MAX_ITEMS_BLOCKS:
-        shown = sum(s.count("\n") + 1 for s in sections[: MAX_ITEMS_BLOCKS - 1])
-        sections = sections[: MAX_ITEMS_BLOCKS - 1] + [f"_and {len(lines) - shown} more_"]
-    out += [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections]
+    header = {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _cut(_title(payload), MAX_HEADER), "emoji": True},
+    }
+    tail: list[dict[str, Any]] = []
     facts = _facts(payload)
     if facts:
-        out.append(
-            {
-                "type": "section",
-                "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in facts[:10]],
-            }
-        )
+        fields = [_cut(f"*{k}*\n{v}", MAX_FIELD) for k, v in facts[:10]]
+        tail.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
     actions = _actions(payload)
     if actions:
-        out.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": ("*Suggested action*\n" + "\n".join(actions))},
-            }
-        )
-    links = _links(payload)
+        text = _cut("*Suggested action*\n" + "\n".join(actions), MAX_SECTION)
+        tail.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    links = [_cut(link, 1000) for link in _links(payload)]
     if links:
-        out.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": link} for link in links]}
-        )
-    return out[:MAX_BLOCKS]
+        elements = [{"type": "mrkdwn", "text": link} for link in links]
+        tail.append({"type": "context", "elements": elements})
+    budget = MAX_TEXT - sum(_block_text(b) for b in [header, *tail])
+    return [header, *_item_sections(payload, budget), *tail][:MAX_BLOCKS]
+
+
+def _item_sections(payload: Mapping[str, Any], budget: int) -> list[dict[str, Any]]:
+    """The incidents' lines as sections of at most ``budget`` characters in all; what
+    does not fit is counted in a last "and N more"."""
+    window = payload.get("context", {}).get("window")
+    lines = [_line(i, markdown=True, window=window) for i in payload.get("items", [])]
+    kept: list[str] = []
+    used = shown = 0
+    for section in _chunks(lines, MAX_SECTION - 40):
+        if len(kept) == MAX_ITEMS_BLOCKS - 1 or used + len(section) > budget - 40:
+            break
+        kept.append(section)
+        used += len(section)
+        shown += section.count("\n") + 1
+    if shown < len(lines):  # fits: at least 40 characters of the budget are left
+        kept.append(f"_and {len(lines) - shown} more_")
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in kept]

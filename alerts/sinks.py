@@ -12,6 +12,12 @@ retry handlers still do their job where retrying is safe: rate limits (HTTP 429 
 Retry-After) on every call, server and connection errors on the idempotent calls
 (``chat.update``, history reads); a post's 5xx or timeout goes back to the outbox,
 which retries it with backoff after that check.
+
+The check needs the ``channels:history`` (or ``groups:history``) scope. When it cannot
+be made, :class:`HistoryCheckError` says so, and whether a later try may succeed; the
+dispatcher then decides to post at least once, with a warning. :meth:`SlackSink.verify`
+reads the scopes the token was granted (the ``x-oauth-scopes`` header Slack returns on
+``auth.test``) and names what is missing.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ PERMANENT = frozenset(
         "invalid_blocks",
         "invalid_blocks_format",
         "msg_too_long",
+        "msg_blocks_too_long",
         "no_text",
         "invalid_metadata_format",
         "invalid_metadata_schema",
@@ -52,7 +59,21 @@ PERMANENT = frozenset(
         "team_access_not_granted",
     }
 )
+# Slack errors that a later try may not meet (the service, not the request)
+TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+
+
+class HistoryCheckError(AlertDeliveryError):
+    """The history check of a message in doubt could not be made; ``transient`` when a
+    later try may succeed (a server or connection error), not for a missing scope or an
+    unknown method."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,11 @@ class Sink(Protocol):
 
     def describe(self) -> str: ...
 
+    def verify(self) -> list[str]:
+        """What keeps this sink from delivering exactly once (missing scopes, a bad
+        token), without sending anything; empty when nothing is known to be wrong."""
+        ...
+
 
 class ConsoleSink:
     """Alerts as text lines: the default when no Slack is configured."""
@@ -101,6 +127,9 @@ class ConsoleSink:
 
     def describe(self) -> str:
         return "console (log)"
+
+    def verify(self) -> list[str]:
+        return []
 
 
 def _slack_error(exc: Exception, what: str) -> AlertDeliveryError:
@@ -195,13 +224,34 @@ class SlackSink:
         except Exception as exc:
             raise _slack_error(exc, "chat.update") from exc
 
-    def check(self) -> str:
-        """Who the token is (``auth.test``), or a delivery error naming the problem."""
+    def verify(self) -> list[str]:
+        """The token works (``auth.test``) and has the scopes driftd uses."""
         try:
             response = self.client.auth_test()
         except Exception as exc:
-            raise _slack_error(exc, "auth.test") from exc
-        return f"{response.get('user') or response.get('user_id')} on {response.get('team')}"
+            return [f"{self.describe()}: {_slack_error(exc, 'auth.test')}"]
+        headers = {k.lower(): v for k, v in (getattr(response, "headers", None) or {}).items()}
+        granted = headers.get("x-oauth-scopes")
+        if granted is None:
+            logger.info("slack auth.test returned no x-oauth-scopes: scopes not verified")
+            return []
+        scopes = {s.strip() for s in str(granted).split(",") if s.strip()}
+        needs: list[tuple[tuple[str, ...], str]] = [(("chat:write",), "to post and edit alerts")]
+        needs.append(
+            (
+                ("channels:history", "groups:history"),
+                "to check a message whose delivery was in doubt; without it such a message "
+                "is posted again and may show twice",
+            )
+        )
+        if self._channel_id is None:
+            needs.append((("channels:read", "groups:read"), f"to find {self.channel} by name"))
+        return [
+            f"{self.describe()}: the bot token lacks the {' or '.join(scope)} scope "
+            f"({why}); add it to the Slack app and reinstall it"
+            for scope, why in needs
+            if not scopes.intersection(scope)
+        ]
 
     def _channel(self) -> str:
         if self._channel_id is None:
@@ -246,10 +296,21 @@ class SlackSink:
                 # recent history is enough: an in-doubt message is one of the latest
                 if not cursor or thread is None:
                     return None
-        except AlertDeliveryError:
+        except PermanentDeliveryError:
             raise
         except Exception as exc:
-            raise _slack_error(exc, "history check") from exc
+            raise _history_error(exc) from exc
+
+
+def _history_error(exc: Exception) -> HistoryCheckError:
+    from slack_sdk.errors import SlackApiError
+
+    error = _slack_error(exc, "history check")
+    transient = True
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        status = getattr(exc.response, "status_code", 200) or 200
+        transient = status >= 500 or status == 429 or exc.response.get("error") in TRANSIENT
+    return HistoryCheckError(str(error), transient=transient)
 
 
 def _broadcast(payload: Mapping[str, Any]) -> bool:
@@ -274,6 +335,9 @@ class WebhookSink:
 
     def describe(self) -> str:
         return "slack incoming webhook"
+
+    def verify(self) -> list[str]:
+        return []  # a webhook cannot be checked without posting
 
     def post(
         self, payload: Mapping[str, Any], *, key: int, thread: Ref | None, in_doubt: bool

@@ -22,7 +22,6 @@ from driftd.jobs import Job, registered
 from driftd.reference import Reference
 from monitor.ingest import Ingestor, IngestReport, Progress, Source
 from storage.alerts import AlertRepository
-from storage.errors import AlertDeliveryError
 from storage.ingest import IngestRepository
 from storage.lease import Lease
 from storage.performance import PerformanceRepository
@@ -200,21 +199,13 @@ class App:
         return self.dispatcher.deliver().to_dict()
 
     def send_test_alert(self) -> str:
-        """Queue a test message and deliver it now; where it went, or an error."""
-        from storage.alerts import SENT
+        """Check the sink (e.g. the Slack token's scopes), send a test message now, and
+        say where it went; an AlertDeliveryError names what is wrong."""
+        from alerts.health import send_test
 
-        payload = {"model": self.model, "test": True, "items": [], "context": {}}
-        pk = self.alert_repository.enqueue(self.model, "test", payload, now=self.clock())
-        self.dispatcher.deliver()
-        item = self.alert_repository.item(pk)
-        where = self.sink.describe()
-        if item is None or item.status != SENT:
-            error = (item.last_error if item else None) or "not delivered"
-            # a test is for now: it is not retried later by the alerts job
-            self.alert_repository.mark_failed(pk, error=f"test message: {error}")
-            raise AlertDeliveryError(f"test message to {where} not delivered: {error}")
-        ts = f" (ts {item.delivery_ref})" if item.delivery_ref else ""
-        return f"test message delivered to {where}{ts}"
+        return send_test(
+            self.alert_repository, self.dispatcher, self.sink, model=self.model, now=self.clock()
+        )
 
     # -- jobs, daemon, health, status ---------------------------------------------------
 

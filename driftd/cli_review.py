@@ -33,6 +33,34 @@ def _review_state(state: str) -> str | None:
     return None if state == "all" else state
 
 
+def _review_reason(reason: str | None) -> str | None:
+    from storage.review import REASONS
+
+    if reason is not None and reason not in REASONS:
+        raise ConfigError(f"--reason: {reason!r} is not one of {', '.join(REASONS)}")
+    return reason
+
+
+def _label_checker(application: Any, repo: Any) -> Any:
+    """A function checking a reviewer's label against the task: the classes of the
+    reference target (else the labels production used) or, for regression, a number."""
+    from functools import partial
+
+    from monitor.performance import normalize
+    from monitor.review import check_label
+
+    task, reference = application.config.model.task, application.config.reference
+    classes: list[Any] = []
+    if task != "regression" and reference is not None and reference.target:
+        frame = application.reference.frame()
+        if reference.target not in frame:
+            raise ConfigError(f"reference.target: no column {reference.target!r} in the reference")
+        classes = [normalize(v) for v in frame[reference.target].dropna().unique().tolist()]
+    elif task != "regression":
+        classes = repo.label_classes(application.model)
+    return partial(check_label, task=task, classes=classes)
+
+
 def _label_value(text: str) -> Any:
     """A label as typed: JSON when it parses ("1" is 1, "true" is True), else the text."""
     try:
@@ -96,6 +124,7 @@ def review_list(
 
     with errors():
         wanted = _review_state(state)
+        reason = _review_reason(reason)
         application = load_app(config, log_level)
         with application:
             items = ReviewRepository(application.store).items(
@@ -166,6 +195,8 @@ def _apply_review(
                 typer.echo(f"driftd: no review item {item!r}", err=True)
                 raise typer.Exit(1)
             try:
+                if state == "relabelled":
+                    label = _label_checker(application, repo)(label)
                 done = repo.review(
                     application.model,
                     view.item.pk,
@@ -336,6 +367,7 @@ def review_import(
         application = load_app(config, log_level)
         with application:
             repo = ReviewRepository(application.store)
+            check = _label_checker(application, repo)
             for task in tasks:
                 data, meta = task.get("data") or {}, task.get("meta") or {}
                 key = data.get("driftd_id") or meta.get("prediction_id")
@@ -351,6 +383,12 @@ def review_import(
                     counts["skipped"] += 1
                     continue
                 label, note = chosen
+                try:
+                    label = check(label)
+                except ValueError as exc:
+                    typer.echo(f"skipped task {task.get('id')} ({key}): {exc}", err=True)
+                    counts["skipped"] += 1
+                    continue
                 reference = view.production_label
                 if reference is None:
                     reference = view.prediction

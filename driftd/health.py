@@ -41,15 +41,11 @@ def problems(app: App, now: datetime) -> list[str]:
         last = app.runs.last(job.name)
         if last is not None and last.outcome == "failed":
             found.append(f"last {job.name} run ({last.pk}) failed: {last.error}")
-    from alerts.dispatch import undeliverable
+    from alerts import health as alerts_health
 
-    found += undeliverable(app.alert_repository)
-    oldest = app.alert_repository.oldest_pending()
-    if oldest is not None and now - oldest > health.max_alert_delay:
-        found.append(
-            f"an alert has waited {ago(now - oldest)} for delivery to "
-            f"{app.sink.describe()} (limit {ago(health.max_alert_delay)})"
-        )
+    found += alerts_health.problems(
+        app.alert_repository, app.sink, now, max_delay=health.max_alert_delay
+    )
     for run in app.runs.running():
         age = now - run.started_at
         if age > health.max_job_runtime:

@@ -298,6 +298,27 @@ def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def check_label(value: Any, *, task: str, classes: Sequence[Any]) -> Any:
+    """A reviewer's label as it is stored, or a ValueError naming it and what is allowed.
+
+    Regression: a finite number. Classification: one of ``classes`` (the reference
+    target's, else those production used), matched as people mean it (``1``, ``1.0``,
+    ``true`` and ``"1"`` are one class); the class is returned as ``classes`` spell it.
+    """
+    if task == "regression":
+        if not _finite(value):
+            raise ValueError(f"label {value!r} is not a finite number (task regression)")
+        return value
+    if not classes:
+        raise ValueError(f"no classes are known for task {task}: configure reference.target")
+    scalar = value is not None and not isinstance(value, dict | list)
+    for known in classes if scalar else ():
+        if _same(value, known) or (_positive(value) and _positive(known)):
+            return known
+    shown = ", ".join(repr(c) for c in sorted(classes, key=category_text)[:20])
+    raise ValueError(f"label {value!r} is not a class of this {task} task; classes: {shown}")
+
+
 # -- out of distribution --------------------------------------------------------------
 
 

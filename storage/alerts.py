@@ -256,7 +256,16 @@ class AlertRepository:
             pk, "recording a delivery attempt", next_attempt_at=retry_at, attempts=t.c.attempts + 1
         )
 
-    def mark_sent(self, pk: int, *, now: datetime, channel: str | None, ref: str | None) -> None:
+    def mark_sent(
+        self,
+        pk: int,
+        *,
+        now: datetime,
+        channel: str | None,
+        ref: str | None,
+        note: str | None = None,
+    ) -> None:
+        """Record a delivery; ``note`` is a warning about it (kept as its last error)."""
         self._set(
             pk,
             "recording a delivered alert",
@@ -264,7 +273,7 @@ class AlertRepository:
             sent_at=now,
             channel=channel,
             delivery_ref=ref,
-            last_error=None,
+            last_error=note,
         )
 
     def mark_retry(self, pk: int, *, error: str, retry_at: datetime) -> None:

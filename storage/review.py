@@ -14,11 +14,8 @@ keeps at most ``per_window`` items per window across calls; a pending item is up
 when a stronger reason appears (its label arrived and shows an error), a reviewed item
 is never touched.
 
-:meth:`ReviewRepository.training_labels` is what the next training set is made of: the
-production labels, overridden by reviews (relabelled: the reviewer's label; confirmed:
-the confirmed label; discarded: left out), each with its provenance. Reviewed rows are
-not eligible for evaluation holdouts: a reviewer chose them, so they are not a sample of
-production.
+:meth:`ReviewRepository.training_labels` is what the next training set is made of (see
+:mod:`storage.labels`): the production labels, overridden by reviews.
 """
 
 from __future__ import annotations
@@ -34,14 +31,20 @@ from sqlalchemy import Connection, and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import schema
+from storage.labels import (
+    CONFIRMED,
+    DISCARDED,
+    PENDING,
+    RELABELLED,
+    TrainingLabel,
+    label_classes,
+    training_labels,
+)
 from storage.store import Store
 
-PENDING, CONFIRMED, RELABELLED, DISCARDED = "pending", "confirmed", "relabelled", "discarded"
 STATES = (PENDING, CONFIRMED, RELABELLED, DISCARDED)
-REVIEWED = (CONFIRMED, RELABELLED)  # states whose label goes into training
 # the reasons an item is queued for, strongest first (monitor.review chooses them)
 REASONS = ("misclassified", "out_of_distribution", "low_confidence")
-PRODUCTION, REVIEW = "production", "review"  # where a training label comes from
 
 _CHUNK = 500  # ids per IN (...) list
 
@@ -103,19 +106,6 @@ class WindowRow:
     score: float | None
     label: Any
     probabilities: dict[str, float] | None = None
-
-
-@dataclass(frozen=True)
-class TrainingLabel:
-    id: str
-    ts: datetime
-    features: dict[str, Any]
-    label: Any
-    source: str  # "production" or "review"
-    review_state: str | None  # confirmed or relabelled for reviewed rows
-    reviewer: str | None
-    reviewed_at: datetime | None
-    holdout_eligible: bool  # False for reviewed rows
 
 
 def _json(value: Any) -> str:
@@ -457,46 +447,8 @@ class ReviewRepository:
     def training_labels(self, model: str) -> list[TrainingLabel]:
         """Every labelled prediction with its training label and where it comes from,
         oldest first: reviews override production labels; discarded rows are left out."""
-        p, lab, t = schema.predictions, schema.labels, schema.review_items
-        query = (
-            select(
-                p.c.id,
-                p.c.ts,
-                p.c.features,
-                lab.c.label,
-                t.c.state,
-                t.c.new_label,
-                t.c.reviewer,
-                t.c.reviewed_at,
-            )
-            .select_from(
-                p.outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id)).outerjoin(
-                    t, and_(t.c.model == p.c.model, t.c.prediction_id == p.c.id)
-                )
-            )
-            .where(
-                p.c.model == model,
-                or_(lab.c.label.is_not(None), t.c.state.in_(REVIEWED)),
-                or_(t.c.state.is_(None), t.c.state != DISCARDED),
-            )
-            .order_by(p.c.ts, p.c.id)
-        )
-        out = []
-        with self.store.connect("reading training labels") as conn:
-            for r in conn.execute(query):
-                reviewed = r.state in REVIEWED
-                label = _load(r.new_label) if reviewed and r.new_label is not None else None
-                out.append(
-                    TrainingLabel(
-                        id=r.id,
-                        ts=r.ts,
-                        features=orjson.loads(r.features),
-                        label=label if label is not None else _load(r.label),
-                        source=REVIEW if reviewed else PRODUCTION,
-                        review_state=r.state if reviewed else None,
-                        reviewer=r.reviewer if reviewed else None,
-                        reviewed_at=r.reviewed_at if reviewed else None,
-                        holdout_eligible=not reviewed,
-                    )
-                )
-        return out
+        return training_labels(self.store, model)
+
+    def label_classes(self, model: str, *, limit: int = 100) -> list[Any]:
+        """The distinct production labels of ``model`` (at most ``limit``)."""
+        return label_classes(self.store, model, limit=limit)

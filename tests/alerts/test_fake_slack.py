@@ -245,3 +245,60 @@ def test_webhook(fake_slack: FakeSlack) -> None:
     failed = WebhookClient(fake_slack.webhook_url).send(text="lost")
     assert failed.status_code == 500
     assert len(fake_slack.webhook_messages) == 1
+
+
+def test_scopes_are_in_the_header_and_a_missing_one_is_refused() -> None:
+    with FakeSlack(scopes={"chat:write"}) as fake:
+        slack = client(fake, retry=[])
+        who = slack.auth_test()
+        assert who.headers["x-oauth-scopes"] == "chat:write"
+        slack.chat_postMessage(channel="#alerts", text="drift")
+        with pytest.raises(SlackApiError) as refused:
+            slack.conversations_history(channel="#alerts")
+        assert refused.value.response["error"] == "missing_scope"
+        assert refused.value.response["needed"] == "channels:history,groups:history"
+        fake.scopes = {"chat:write", "groups:history"}
+        assert len(slack.conversations_history(channel="#alerts")["messages"]) == 1
+        assert slack.auth_test().headers["x-oauth-scopes"] == "chat:write,groups:history"
+
+
+def test_a_standing_fault_fails_every_request_until_cleared(fake_slack: FakeSlack) -> None:
+    slack = client(fake_slack, retry=[])
+    fake_slack.fail("conversations.history", error="unknown_method", times=None)
+    for _ in range(3):
+        with pytest.raises(SlackApiError, match="unknown_method"):
+            slack.conversations_history(channel="#alerts")
+    fake_slack.clear_faults("conversations.history")
+    assert slack.conversations_history(channel="#alerts")["ok"]
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"text": "x" * 40_001}, "msg_too_long"),
+        ({"blocks": [{"type": "divider"}] * 51}, "invalid_blocks"),
+        (
+            {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]},
+            "invalid_blocks",
+        ),  # fmt: skip
+        (
+            {"blocks": [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}]},
+            "invalid_blocks",
+        ),  # fmt: skip
+        (
+            {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2900}}] * 5},
+            "msg_blocks_too_long",
+        ),  # fmt: skip
+    ],
+    ids=["text", "blocks", "section", "header", "total"],
+)
+def test_slacks_message_limits_are_enforced(
+    fake_slack: FakeSlack, message: dict, error: str
+) -> None:
+    slack = client(fake_slack, retry=[])
+    with pytest.raises(SlackApiError) as refused:
+        slack.chat_postMessage(channel="#alerts", **({"text": "fallback"} | message))
+    assert refused.value.response["error"] == error
+    assert fake_slack.messages() == []
+    slack.chat_postMessage(channel="#alerts", text="x" * 40_000)  # at the limit: accepted
+    slack.chat_postMessage(channel="#alerts", text="t", blocks=[{"type": "divider"}] * 50)

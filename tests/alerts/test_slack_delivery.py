@@ -6,130 +6,19 @@ PostgreSQL) -> dispatcher -> ``slack_sdk.WebClient`` -> fake Slack Web API.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from fake_slack import FakeSlack, Message
+from fake_slack import FakeSlack
+from slack_world import CHANNEL, MODEL, T0, W, World, block_text, window
 
-from alerts.dispatch import Dispatcher, undeliverable
+from alerts.dispatch import undeliverable
 from alerts.incidents import Policy
-from alerts.manager import AlertManager
 from alerts.render import MAX_BLOCKS, MAX_SECTION
-from alerts.signals import Evaluation, window_evaluation
-from alerts.sinks import SlackSink, web_clients
-from storage.alerts import FAILED, PENDING, SENT, AlertRepository
+from storage.alerts import FAILED, PENDING, SENT
 from storage.store import Store
-
-T0 = datetime(2026, 11, 2, tzinfo=UTC)
-W = timedelta(hours=6)
-MODEL = "fraud"
-CHANNEL = "#ml-alerts"
-
-
-def window(k: int, drifted: Sequence[str], *, columns: int = 8, score: float = 0.15) -> Evaluation:
-    names = [f"f{i}" for i in range(columns)]
-    return window_evaluation(
-        MODEL,
-        {
-            "start": (T0 + k * W).isoformat(),
-            "end": (T0 + (k + 1) * W).isoformat(),
-            "rows": 1000,
-            "drift": {
-                "drifted": len(drifted) >= columns // 2,
-                "share": len(drifted) / columns,
-                "drift_share": 0.5,
-                "columns_total": columns,
-                "columns": [
-                    {
-                        "column": c,
-                        "method": "wasserstein",
-                        "score": score if c in drifted else 0.01,
-                        "threshold": 0.1,
-                        "drifted": c in drifted,
-                    }
-                    for c in names
-                ],
-            },
-            "quality_failed": [],
-            "report": f"/reports/drift-{k}.html",
-        },
-    )
-
-
-@dataclass
-class Clocks:
-    """Wall clock for incidents and backoff, monotonic clock for pacing; both moved."""
-
-    now: datetime = T0
-    mono: float = 1000.0
-    slept: list[float] = field(default_factory=list)
-
-    def wall(self) -> datetime:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.mono += seconds
-
-
-class World:
-    """One driftd's alerting: a store, a manager, and a dispatcher that can restart."""
-
-    def __init__(self, store: Store, slack: FakeSlack, policy: Policy) -> None:
-        self.store = store
-        self.slack = slack
-        self.clocks = Clocks()
-        self.repository = AlertRepository(store)
-        self.manager = AlertManager(
-            repository=self.repository, policy=policy, clock=self.clocks.wall
-        )
-        self.restart()
-
-    def restart(self) -> None:
-        """A new process: fresh clients and dispatcher, the same database."""
-        client, poster = web_clients(self.slack.token, base_url=self.slack.base_url, timeout=2)
-        self.dispatcher = Dispatcher(
-            repository=AlertRepository(self.store),
-            sink=SlackSink(client=client, poster=poster, channel=CHANNEL),
-            clock=self.clocks.wall,
-            sleep=self.clocks.sleep,
-            monotonic=self.clocks.monotonic,
-        )
-
-    def cycle(self, *evaluations: Evaluation, after: timedelta = W) -> dict[str, Any]:
-        self.clocks.now += after
-        self.manager.evaluate(MODEL, list(evaluations))
-        return self.dispatcher.deliver().to_dict()
-
-    def outbox_ids(self, messages: Sequence[Message]) -> list[int]:
-        return [m.metadata["event_payload"]["outbox_id"] for m in messages if m.metadata]
-
-    def all_messages(self) -> list[Message]:
-        top = self.slack.messages(CHANNEL)
-        replies = [r for m in top for r in self.slack.replies(m.ts) if r.ts != m.ts]
-        return top + [r for r in replies if r not in top]
-
-
-@pytest.fixture
-def world(store: Store) -> Iterator[World]:
-    with FakeSlack(channels={CHANNEL}) as slack:
-        yield World(store, slack, Policy(resolve_after=2, repeat_interval=timedelta(hours=24)))
-
-
-def block_text(message: Message) -> str:
-    parts = []
-    for block in message.blocks or []:
-        if "text" in block:
-            parts.append(block["text"]["text"])
-        parts += [f["text"] for f in block.get("fields", [])]
-        parts += [e["text"] for e in block.get("elements", [])]
-    return "\n".join(parts)
 
 
 def test_drift_in_many_columns_is_one_message_with_the_top_features(world: World) -> None:
@@ -361,3 +250,21 @@ def test_a_huge_incident_list_stays_within_slacks_limits(world: World) -> None:
     assert all(len(b.get("text", {}).get("text", "")) <= MAX_SECTION for b in message.blocks)
     assert len(message.blocks[0]["text"]["text"]) <= 150
     assert "more_" in block_text(message)  # "and N more"
+
+
+def test_a_worst_case_alert_is_accepted_by_slack(world: World) -> None:
+    # hundreds of drifted columns with long names, a long report path: Slack (the fake
+    # enforces its limits) must accept the message, and say how many are not shown
+    names = [f"{'customer_lifetime_value_bucket_' * 6}{i:03d}" for i in range(400)]
+    report = world.cycle(
+        window(0, names, names=names, score=0.9, report="/reports/" + "x" * 2000 + ".html")
+    )
+
+    assert report["sent"] and not report["errors"], report
+    [message] = world.slack.messages(CHANNEL)
+    assert message.blocks is not None and len(message.blocks) <= MAX_BLOCKS
+    [item] = world.repository.outbox()
+    lines = [line for line in block_text(message).splitlines() if ", firing): " in line]
+    assert 0 < len(lines) < len(item.payload["items"])
+    assert sum(any(n in line for n in names) for line in lines) >= len(lines) - 1
+    assert f"_and {len(item.payload['items']) - len(lines)} more_" in block_text(message)

@@ -389,6 +389,35 @@ def test_an_unknown_channel_fails_the_test_and_the_health_check(
     assert (delivery["status"], delivery["attempts"]) == ("failed", 1)
 
 
+def test_a_token_without_the_history_scope_is_named_by_test_and_check(
+    tmp_path: Path, sqlite_url: str, production: Production, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the Slack app was installed with chat:write only: posts work, the exactly-once
+    # check of a message in doubt cannot read the channel
+    with FakeSlack(channels={CHANNEL}, scopes={"chat:write"}) as fake:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", fake.token)
+        alerts = {"slack": {"channel": fake.channel_id(CHANNEL), "base_url": fake.base_url}}
+        driftd = Operator(
+            write_workspace(
+                tmp_path, production, storage_url=sqlite_url, alerts=alerts, reference=False
+            )
+        )
+        driftd("ingest")  # otherwise healthy
+        failed = driftd("alerts", "test", exit_code=1)
+        [message] = fake.messages(CHANNEL)  # the post itself worked
+        check = driftd("check", exit_code=1)
+        fake.scopes = {"chat:write", "channels:history"}
+        assert driftd("check").stdout.strip() == "healthy"
+        assert driftd("alerts", "test").stdout.startswith("test message delivered to")
+    last = failed.stderr.splitlines()[-1]
+    assert last.startswith("driftd: test message delivered to slack channel ")
+    assert f"(ts {message.ts}), but: " in last
+    assert "lacks the channels:history or groups:history scope" in last
+    [problem] = check.stdout.splitlines()
+    assert problem.startswith("unhealthy: ")
+    assert "lacks the channels:history or groups:history scope" in problem
+
+
 # -- 4: configurations refused ---------------------------------------------------------------
 
 

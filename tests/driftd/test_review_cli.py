@@ -22,7 +22,7 @@ from driftd.cli import app
 from driftd.config import Config, load
 from monitor.drift.profile import fit_profile
 from monitor.records import FeatureType
-from monitor.review import ReviewQueue, ReviewSettings
+from monitor.review import Candidate, ReviewQueue, ReviewSettings
 from storage.review import ReviewRepository
 
 runner = CliRunner()
@@ -284,3 +284,81 @@ def test_refresh_is_idempotent_and_help_lists_the_commands(workspace: str) -> No
     for command in ("list", "show", "label", "confirm", "discard", "export", "import"):
         assert command in text
     assert "training-set" in ok("--help").stdout
+
+
+def test_a_label_that_is_not_a_class_of_the_task_is_refused(workspace: str, tmp_path: Path) -> None:
+    before = training_set(workspace, tmp_path / "before.csv")
+    for typed in ("banana", "2", "[1]", "null"):
+        refused = invoke("review", "label", "p2", "--as", typed, "--by", "ann", "-c", workspace)
+        assert refused.exit_code == 1, refused.output
+        assert "is not a class of this binary task; classes: 0, 1" in refused.stderr
+    shown = json.loads(ok("review", "show", "p2", "-c", workspace, "--json").stdout)["item"]
+    assert (shown["state"], shown["new_label"]) == ("pending", None)
+    assert training_set(workspace, tmp_path / "after.csv") == before  # nothing landed
+    # as people type it: true is the positive class 1
+    assert (
+        "relabelled 1 by ann"
+        in ok("review", "label", "p2", "--as", "true", "--by", "ann", "-c", workspace).stdout
+    )
+
+    # a Label Studio export with a choice that is no class: skipped, not imported
+    tasks = tmp_path / "tasks.json"
+    ok("review", "export", "--format", "label-studio", "-o", str(tasks), "-c", workspace)
+    p0 = next(t for t in json.loads(tasks.read_text()) if t["data"]["driftd_id"] == "p0")
+    choice = {"type": "choices", "value": {"choices": ["maybe"]}}
+    export = [{"id": 9, "data": p0["data"], "annotations": [{"id": 1, "result": [choice]}]}]
+    (tmp_path / "export.json").write_text(json.dumps(export))
+    imported = ok("review", "import", str(tmp_path / "export.json"), "-c", workspace)
+    assert "skipped task 9 (p0): label 'maybe' is not a class" in imported.stderr
+    assert "0 confirmed, 0 relabelled, 0 unchanged, 1 skipped" in imported.stdout
+
+
+def test_an_unknown_reason_is_refused(workspace: str) -> None:
+    refused = invoke("review", "list", "-c", workspace, "--reason", "bogus")
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        "driftd: --reason: 'bogus' is not one of misclassified, out_of_distribution, low_confidence"
+    )
+
+
+def test_labels_come_from_the_reference_target_or_are_numbers(tmp_path: Path) -> None:
+    """Multiclass with a reference target: its classes; regression: finite numbers."""
+    (tmp_path / "reference.csv").write_text(
+        "amount,kind\n" + "".join(f"{i},{k}\n" for i, k in enumerate(["cat", "dog", "owl"] * 5))
+    )
+    prediction = {"id": "r1", "ts": "2026-11-28T10:00:00Z", "features": {"amount": 3.0}}
+    (tmp_path / "p.jsonl").write_text(json.dumps({**prediction, "prediction": "dog"}) + "\n")
+    for task in ("multiclass", "regression"):
+        config = {
+            "model": {"name": f"m-{task}", "task": task},
+            "sources": {"predictions": [{"paths": ["p.jsonl"]}]},
+            "schema": {"amount": "numeric"},
+            "reference": {"path": "reference.csv", "target": "kind"},
+            "storage": {"url": f"sqlite:///{tmp_path / task}.db"},
+        }
+        path = tmp_path / f"{task}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        cfg = str(path)
+        ok("ingest", "-c", cfg)
+        with App(load(cfg)) as application:  # an item, as the out-of-distribution rule queues it
+            ReviewRepository(application.store).enqueue(
+                f"m-{task}",
+                WINDOW,
+                [Candidate("r1", WINDOW, "out_of_distribution", 1.0, None, {})],
+                per_window=5,
+                now=WINDOW,
+            )
+        if task == "multiclass":
+            refused = invoke("review", "label", "r1", "--as", "fish", "-c", cfg)
+            assert refused.exit_code == 1
+            assert "classes: 'cat', 'dog', 'owl'" in refused.stderr
+            assert (
+                "relabelled 'owl'" in ok("review", "label", "r1", "--as", "owl", "-c", cfg).stdout
+            )
+        else:
+            for typed in ("owl", "nan", "true"):
+                refused = invoke("review", "label", "r1", "--as", typed, "-c", cfg)
+                assert refused.exit_code == 1 and "is not a finite number" in refused.stderr
+            assert (
+                "relabelled 12.5" in ok("review", "label", "r1", "--as", "12.5", "-c", cfg).stdout
+            )
