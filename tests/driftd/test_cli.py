@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from driftd.app import App
 from driftd.cli import app
 from driftd.config import load
+from driftd.jobs.statistics import Statistics
 
 runner = CliRunner()
 
@@ -136,17 +137,24 @@ def test_help_lists_the_commands() -> None:
 
 
 def test_a_failing_job_makes_the_daemon_unhealthy_without_stopping_the_others(
-    workspace: Path,
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = workspace / "driftd.yaml"
     config = yaml.safe_load(cfg.read_text())
-    config["reference"] = {"path": "missing.csv"}  # statistics cannot run without it
+    (workspace / "ref.csv").write_text("amount,country\n" + "12.5,DE\n30.0,FR\n" * 50)
+    config["reference"] = {"path": "ref.csv"}
     cfg.write_text(yaml.safe_dump(config))
+
+    def broken(self: object, context: object) -> None:
+        raise OSError("disk full while writing missing.csv")
+
+    monkeypatch.setattr(Statistics, "run", broken)
     result = runner.invoke(app, ["once", "-c", str(cfg), "--json"])
     assert result.exit_code == 1
     out = json.loads(result.stdout)
     assert out["ingest"]["outcome"] == "ok" and out["ingest"]["summary"]["rows"] == 55
     assert out["statistics"]["outcome"] == "failed"
+    assert out["alerts"]["outcome"] == "ok"  # the jobs after it still ran
     check = runner.invoke(app, ["check", "-c", str(cfg)])
     assert check.exit_code == 1
     assert "last statistics run" in check.stdout and "missing.csv" in check.stdout
