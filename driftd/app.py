@@ -613,15 +613,15 @@ class App:
                 )
         return problems
 
-    def status(self) -> dict[str, Any]:
-        windows = self.status_queries.windows(self.model)
-        results = {w["start"]: w["results"] for w in self.window_results(len(windows) or 1)}
+    def status(self, windows: int = 50, since: datetime | None = None) -> dict[str, Any]:
+        """``windows``: how many of the latest windows, those starting at or after ``since``."""
+        shown = self.status_queries.windows(self.model, windows, since=since)
+        results = {w["start"]: w["results"] for w in self.window_results(len(shown) or 1)}
         performance = {
-            r["start"]: r
-            for r in self.performance_repository.windows(self.model, len(windows) or 1)
+            r["start"]: r for r in self.performance_repository.windows(self.model, len(shown) or 1)
         }
         review = self.review_repository.counts(self.model)
-        for window in windows:
+        for window in shown:
             window["statistics"] = _window_summary(results.get(window["start"]))
             window["performance"] = _performance_summary(performance.get(window["start"]))
             window["review"] = review["windows"].get(window["start"])
@@ -630,7 +630,7 @@ class App:
             "database": redact_url(self.store.url),
             "counts": self.status_queries.counts(self.model),
             "ingestion": self.status_queries.ingestion(self.model),
-            "windows": windows,
+            "windows": shown,
             "jobs": {name: _run_dict(self.runs.last(name)) for name in self.jobs()},
             "detections": self.performance_repository.detections(self.model, 20),
             "review": review["states"],

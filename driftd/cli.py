@@ -8,6 +8,7 @@ Commands of the alert and review subsystems live in :mod:`driftd.cli_alerts` and
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ import typer
 
 from driftd.cli_alerts import alerts_app, silence_app
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, app, dump, errors, load_app
+from driftd.cli_quarantine import quarantine_app, since_time
 from driftd.cli_review import review_app, training_set
 from driftd.logs import setup_logging
 
@@ -92,7 +94,19 @@ def ingest(
 
 @app.command()
 def status(
-    config: ConfigOpt = Path("driftd.yaml"), json: JsonOpt = False, log_level: LogOpt = "WARNING"
+    config: ConfigOpt = Path("driftd.yaml"),
+    windows: Annotated[int, typer.Option(min=1, help="Show the latest N windows.")] = 50,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            parser=since_time,
+            metavar="TIME",
+            help="Only windows starting at or after TIME: ISO 8601 (UTC if no offset, "
+            "e.g. 2026-11-05T00:00Z) or a duration ago (e.g. 24h, 7d).",
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    log_level: LogOpt = "WARNING",
 ) -> None:
     """Ingestion, windows (drift, performance, review queue), detections, open alerts, jobs."""
     from driftd.progress import print_status
@@ -100,7 +114,7 @@ def status(
     with errors():
         application = load_app(config, log_level)
         with application:
-            summary = application.status()
+            summary = application.status(windows, since)
         if json:
             typer.echo(dump(summary))
         else:
@@ -199,6 +213,7 @@ def demo(
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
 app.add_typer(review_app, name="review")
+app.add_typer(quarantine_app, name="quarantine")
 app.command("training-set")(training_set)
 
 
