@@ -1,4 +1,5 @@
-"""``driftd quarantine``: the records ingestion could not store, and why.
+"""``driftd quarantine``: the records ingestion could not store, and why; and the
+``--since TIME`` option it shares with ``driftd status``.
 
 A quarantined record is kept with its source, path, line, byte offset, reason and an
 excerpt of its first bytes, so that whoever owns the producer can find and fix it. The
@@ -47,6 +48,14 @@ def quarantine_list(
     reason: Annotated[
         str | None, typer.Option(help="Only this reason (bad_json, missing_id, ...).")
     ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            parser=since_time,
+            metavar="TIME",
+            help="Only records quarantined at or after TIME (ISO 8601, or a duration ago: 24h).",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
     json: JsonOpt = False,
     log_level: LogOpt = "WARNING",
@@ -56,7 +65,7 @@ def quarantine_list(
         application = load_app(config, log_level)
         with application:
             records = application.status_queries.quarantine(
-                application.model, source=source, reason=reason, limit=limit
+                application.model, source=source, reason=reason, since=since, limit=limit
             )
     records = [_redacted(r) for r in records]
     if json:

@@ -123,12 +123,16 @@ class StatusQueries:
         *,
         source: str | None = None,
         reason: str | None = None,
+        since: datetime | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         """Quarantined records, newest first: where each was (source, path, line, byte
-        offset), why (reason, detail) and an excerpt of it."""
+        offset), why (reason, detail) and an excerpt of it; ``since``: quarantined then
+        or later."""
         q = schema.quarantine
         query = select(q).where(q.c.model == model)
+        if since is not None:
+            query = query.where(q.c.created_at >= since)
         if source is not None:
             query = query.where(q.c.source == source)
         if reason is not None:

@@ -197,6 +197,10 @@ def test_quarantine_list_and_show(workspace: Path) -> None:
     assert "{not json" in only.stdout
     one = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--limit", "1", "--json"])
     assert [r["reason"] for r in json.loads(one.stdout)] == ["bad_ts"]
+    recent = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--since", "1h", "--json"])
+    assert len(json.loads(recent.stdout)) == 2  # quarantined just now
+    future = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--since", "2999-01-01"])
+    assert "no quarantined records" in future.stdout
     none = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--source", "labels"])
     assert none.exit_code == 0 and "no quarantined records with source 'labels'" in none.stdout
 

@@ -187,6 +187,7 @@ def test_quarantine_lists_newest_first_with_filters(ingested: Store) -> None:
     assert [q["reason"] for q in status.quarantine("churn", source="labels")] == ["missing_label"]
     assert status.quarantine("churn", source="labels", reason="bad_json") == []
     assert [q["line"] for q in status.quarantine("churn", limit=2)] == [3, 2]
+    assert [q["line"] for q in status.quarantine("churn", since=NOW)] == [3]  # the last commit
     assert status.quarantine("fraud") == []
 
 
