@@ -3,6 +3,7 @@ and loading the config into an :class:`~driftd.app.App`."""
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +21,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def private_files() -> None:
+    """What driftd writes (database, reports, exports, training sets) can hold personal
+    data: every command creates files readable by their owner only, 0600 and
+    directories 0700, whatever the inherited umask (a stricter one is kept)."""
+    os.umask(os.umask(0o077) | 0o077)
+
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", help="The driftd YAML file.", show_default=True)
