@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 
 from driftd.cli_alerts import alerts_app, silence_app
@@ -26,6 +27,13 @@ from driftd.logs import setup_logging
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write driftd.yaml.")] = Path("."),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    workspace: Annotated[
+        str,
+        typer.Option(
+            help="Where driftd keeps its database and reports (relative: to the config's "
+            "directory). The default is the state directory of deploy/driftd.service."
+        ),
+    ] = "/var/lib/driftd",
 ) -> None:
     """Write a commented example driftd.yaml."""
     target = directory / "driftd.yaml"
@@ -33,8 +41,10 @@ def init(
         typer.echo(f"driftd: {target} exists (use --force to overwrite)", err=True)
         raise typer.Exit(1)
     directory.mkdir(parents=True, exist_ok=True)
-    target.write_text(resources.files("driftd").joinpath("templates/driftd.yaml").read_text())
-    typer.echo(f"wrote {target}")
+    text = resources.files("driftd").joinpath("templates/driftd.yaml").read_text()
+    quoted = orjson.dumps(workspace).decode()  # a YAML string whatever it holds
+    target.write_text(text.replace("\nworkspace: /var/lib/driftd\n", f"\nworkspace: {quoted}\n"))
+    typer.echo(f"wrote {target} (workspace: {workspace})")
 
 
 @app.command()
