@@ -24,11 +24,13 @@ app = typer.Typer(
 
 
 @app.callback()
-def private_files() -> None:
+def private_files(ctx: typer.Context) -> None:
     """What driftd writes (database, reports, exports, training sets) can hold personal
     data: every command creates files readable by their owner only, 0600 and
-    directories 0700, whatever the inherited umask (a stricter one is kept)."""
-    os.umask(os.umask(0o077) | 0o077)
+    directories 0700, whatever the inherited umask (a stricter one is kept). Except
+    ``init``: the config holds no secrets, and the service's user must read it."""
+    if ctx.invoked_subcommand != "init":
+        os.umask(os.umask(0o077) | 0o077)
 
 
 ConfigOpt = Annotated[

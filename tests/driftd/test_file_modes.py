@@ -138,3 +138,11 @@ def test_a_database_path_that_cannot_be_created_is_a_storage_error(tmp_path: Pat
     store = Store(f"sqlite:///{tmp_path / 'ws' / 'driftd.db'}")
     with pytest.raises(StorageError, match=r"cannot open database .*ws"):
         store.ping()
+
+
+def test_init_writes_a_config_the_service_user_can_read(
+    tmp_path: Path, permissive_umask: None
+) -> None:
+    """`driftd init /etc/driftd` runs as root; the unit runs as user driftd."""
+    assert runner.invoke(app, ["init", str(tmp_path / "etc")]).exit_code == 0
+    assert (mode(tmp_path / "etc"), mode(tmp_path / "etc" / "driftd.yaml")) == (0o755, 0o644)
