@@ -149,12 +149,14 @@ class App:
         self.runs.finish(pk, OK, summary=report.to_dict())
         return report
 
-    def window_results(self, limit: int = 50) -> list[dict[str, Any]]:
+    def window_results(
+        self, limit: int = 50, *, starts: Sequence[datetime] | None = None
+    ) -> list[dict[str, Any]]:
         import orjson
 
+        rows = self.statistics_repository.results(self.model, limit, starts=starts)
         return [
-            {**row, "results": orjson.loads(row["results"]) if row["results"] else None}
-            for row in self.statistics_repository.results(self.model, limit)
+            {**r, "results": orjson.loads(r["results"]) if r["results"] else None} for r in rows
         ]
 
     # -- alerts -------------------------------------------------------------------------
@@ -234,7 +236,8 @@ class App:
 
         return problems(self, now or self.clock())
 
-    def status(self) -> dict[str, Any]:
+    def status(self, windows: int = 50, since: datetime | None = None) -> dict[str, Any]:
+        """``windows``: how many of the latest windows, those starting at or after ``since``."""
         from driftd.status import status
 
-        return status(self)
+        return status(self, windows, since)

@@ -8,14 +8,17 @@ Commands of the alert and review subsystems live in :mod:`driftd.cli_alerts` and
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 
 from driftd.cli_alerts import alerts_app, silence_app
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, app, checked, dump, errors, load_app
+from driftd.cli_quarantine import quarantine_app, since_time
 from driftd.cli_review import review_app, training_set
 from driftd.logs import setup_logging
 
@@ -24,6 +27,13 @@ from driftd.logs import setup_logging
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write driftd.yaml.")] = Path("."),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    workspace: Annotated[
+        str,
+        typer.Option(
+            help="Where driftd keeps its database and reports (relative: to the config's "
+            "directory). The default is the state directory of deploy/driftd.service."
+        ),
+    ] = "/var/lib/driftd",
 ) -> None:
     """Write a commented example driftd.yaml."""
     target = directory / "driftd.yaml"
@@ -31,8 +41,10 @@ def init(
         typer.echo(f"driftd: {target} exists (use --force to overwrite)", err=True)
         raise typer.Exit(1)
     directory.mkdir(parents=True, exist_ok=True)
-    target.write_text(resources.files("driftd").joinpath("templates/driftd.yaml").read_text())
-    typer.echo(f"wrote {target}")
+    text = resources.files("driftd").joinpath("templates/driftd.yaml").read_text()
+    quoted = orjson.dumps(workspace).decode()  # a YAML string whatever it holds
+    target.write_text(text.replace("\nworkspace: /var/lib/driftd\n", f"\nworkspace: {quoted}\n"))
+    typer.echo(f"wrote {target} (workspace: {workspace})")
 
 
 @app.command()
@@ -114,7 +126,19 @@ def ingest(
 
 @app.command()
 def status(
-    config: ConfigOpt = Path("driftd.yaml"), json: JsonOpt = False, log_level: LogOpt = "WARNING"
+    config: ConfigOpt = Path("driftd.yaml"),
+    windows: Annotated[int, typer.Option(min=1, help="Show the latest N windows.")] = 50,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            parser=since_time,
+            metavar="TIME",
+            help="Only windows starting at or after TIME: ISO 8601 (UTC if no offset, "
+            "e.g. 2026-11-05T00:00Z) or a duration ago (e.g. 24h, 7d).",
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    log_level: LogOpt = "WARNING",
 ) -> None:
     """Ingestion, windows (drift, performance, review queue), detections, open alerts, jobs."""
     from driftd.progress import print_status
@@ -122,7 +146,7 @@ def status(
     with errors():
         application = load_app(config, log_level)
         with application:
-            summary = application.status()
+            summary = application.status(windows, since)
         if json:
             typer.echo(dump(summary))
         else:
@@ -224,6 +248,7 @@ def demo(
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
 app.add_typer(review_app, name="review")
+app.add_typer(quarantine_app, name="quarantine")
 app.command("training-set")(training_set)
 
 

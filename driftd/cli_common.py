@@ -4,6 +4,7 @@ and loading the config into an :class:`~driftd.app.App`."""
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def private_files(ctx: typer.Context) -> None:
+    """What driftd writes (database, reports, exports, training sets) can hold personal
+    data: every command creates files readable by their owner only, 0600 and
+    directories 0700, whatever the inherited umask (a stricter one is kept). Except
+    ``init``: the config holds no secrets, and the service's user must read it."""
+    if ctx.invoked_subcommand != "init":
+        os.umask(os.umask(0o077) | 0o077)
+
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", help="The driftd YAML file.", show_default=True)

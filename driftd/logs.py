@@ -3,7 +3,8 @@
 Libraries log what they send (slack-sdk logs request bodies at DEBUG, and the full
 incoming-webhook URL, which is itself a secret). :func:`protect` registers secret values;
 every record that passes the handlers has them replaced, in the message, its arguments
-and its traceback text.
+and its traceback text. :func:`redact` does the same for what the CLI prints of stored
+data (a quarantined line can hold anything, a token pasted into a log included).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ class SecretFilter(logging.Filter):
 def protect(*secrets: str) -> None:
     """Never let these values reach a log line."""
     SecretFilter.add(*secrets)
+
+
+def redact(text: str) -> str:
+    """``text`` with every value registered by :func:`protect` replaced."""
+    return SecretFilter().redact(text)
 
 
 def setup_logging(level: str = "INFO") -> None:

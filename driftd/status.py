@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from driftd.display import performance_summary, run_dict, window_summary
@@ -11,12 +12,15 @@ if TYPE_CHECKING:
     from driftd.app import App
 
 
-def status(app: App) -> dict[str, Any]:
+def status(app: App, limit: int = 50, since: datetime | None = None) -> dict[str, Any]:
+    """The latest ``limit`` windows (those starting at or after ``since``) and the rest."""
     model = app.model
-    windows = app.status_queries.windows(model)
-    results = {w["start"]: w["results"] for w in app.window_results(len(windows) or 1)}
+    windows = app.status_queries.windows(model, limit, since=since)
+    starts = [w["start"] for w in windows]
+    results = {w["start"]: w["results"] for w in app.window_results(starts=starts)}
     performance = {
-        r["start"]: r for r in app.performance_repository.windows(model, len(windows) or 1)
+        r["start"]: r
+        for r in app.performance_repository.windows(model, len(starts) or 1, starts=starts)
     }
     review = app.review_repository.counts(model)
     for window in windows:

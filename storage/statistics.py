@@ -7,7 +7,7 @@ together with the new cursor position in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -150,13 +150,15 @@ class StatisticsRepository:
                 select(w.c.results).where(w.c.model == model, w.c.start == start)
             ).scalar()
 
-    def results(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
+    def results(
+        self, model: str, limit: int = 50, *, starts: Sequence[datetime] | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest windows' results (only those of ``starts`` when given), oldest first."""
         w = schema.windows
+        query = select(w.c.start, w.c.end, w.c.predictions, w.c.results).where(w.c.model == model)
+        if starts is not None:
+            query = query.where(w.c.start.in_(list(starts)))
+            limit = max(limit, len(starts))
         with self.store.connect("reading window results") as conn:
-            rows = conn.execute(
-                select(w.c.start, w.c.end, w.c.predictions, w.c.results)
-                .where(w.c.model == model)
-                .order_by(w.c.start.desc())
-                .limit(limit)
-            )
+            rows = conn.execute(query.order_by(w.c.start.desc()).limit(limit))
             return [dict(r._mapping) for r in reversed(rows.all())]

@@ -63,16 +63,19 @@ class StatusQueries:
                 select(func.max(cp.c.updated_at)).where(cp.c.model == model)
             ).scalar()
 
-    def windows(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest windows with prediction counts and labelled share."""
+    def windows(
+        self, model: str, limit: int = 50, *, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` windows (those starting at or after ``since`` when given),
+        oldest first, with prediction counts and labelled share."""
         w, p, lab = schema.windows, schema.predictions, schema.labels
+        query = select(w.c.start, w.c.end, w.c.predictions, w.c.duplicates, w.c.updated_at).where(
+            w.c.model == model
+        )
+        if since is not None:
+            query = query.where(w.c.start >= since)
         with self.store.connect("reading windows") as conn:
-            rows = conn.execute(
-                select(w.c.start, w.c.end, w.c.predictions, w.c.duplicates, w.c.updated_at)
-                .where(w.c.model == model)
-                .order_by(w.c.start.desc())
-                .limit(limit)
-            ).all()
+            rows = conn.execute(query.order_by(w.c.start.desc()).limit(limit)).all()
             if not rows:
                 return []
             oldest = rows[-1].start
@@ -113,3 +116,48 @@ class StatusQueries:
                     select(func.count()).select_from(q).where(q.c.model == model)
                 ).scalar_one(),
             }
+
+    def quarantine(
+        self,
+        model: str,
+        *,
+        source: str | None = None,
+        reason: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Quarantined records, newest first: where each was (source, path, line, byte
+        offset), why (reason, detail) and an excerpt of it; ``since``: quarantined then
+        or later."""
+        q = schema.quarantine
+        query = select(q).where(q.c.model == model)
+        if since is not None:
+            query = query.where(q.c.created_at >= since)
+        if source is not None:
+            query = query.where(q.c.source == source)
+        if reason is not None:
+            query = query.where(q.c.reason == reason)
+        with self.store.connect("reading the quarantine") as conn:
+            rows = conn.execute(query.order_by(q.c.pk.desc()).limit(limit)).all()
+        return [_quarantined(row) for row in rows]
+
+    def quarantined(self, model: str, pk: int) -> dict[str, Any] | None:
+        """One quarantined record of ``model``, or None."""
+        q = schema.quarantine
+        with self.store.connect("reading the quarantine") as conn:
+            row = conn.execute(select(q).where(q.c.model == model, q.c.pk == pk)).first()
+        return None if row is None else _quarantined(row)
+
+
+def _quarantined(row: Any) -> dict[str, Any]:
+    return {
+        "pk": row.pk,
+        "source": row.source,
+        "path": row.path,
+        "line": row.line,
+        "byte_offset": row.byte_offset,
+        "reason": row.reason,
+        "detail": row.detail,
+        "excerpt": row.excerpt,
+        "created_at": row.created_at,
+    }

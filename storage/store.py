@@ -9,6 +9,7 @@ everything else :class:`StorageError`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +52,18 @@ def _sqlite_begin(conn: Connection) -> None:
     # writers take the write lock at BEGIN (IMMEDIATE): a deferred transaction that
     # upgrades later can fail at once with SQLITE_BUSY instead of waiting busy_timeout
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(WRITE) else "BEGIN")
+
+
+def create_private(path: Path) -> None:
+    """Create a new SQLite database file (and its missing directories) readable by its
+    owner only: it holds logged features, which can be personal data. SQLite gives its
+    -wal, -shm and -journal files the database file's mode. An existing file is left as
+    it is."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def redact_url(url: str) -> str:
@@ -105,7 +118,7 @@ class Store:
         if self._engine is None:
             try:
                 self._engine = self._create_engine()
-            except (sa_exc.SQLAlchemyError, ImportError, ValueError) as exc:
+            except (sa_exc.SQLAlchemyError, ImportError, ValueError, OSError) as exc:
                 raise StorageError(f"cannot open database {redact_url(self.url)}: {exc}") from exc
         return self._engine
 
@@ -118,9 +131,9 @@ class Store:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            path = url.removeprefix("sqlite:///").split("?")[0]
+            if path and path != ":memory:" and not path.startswith("file:"):
+                create_private(Path(path))
         engine = create_engine(url, echo=self._echo, pool_pre_ping=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)

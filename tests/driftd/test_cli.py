@@ -158,3 +158,82 @@ def test_a_failing_job_makes_the_daemon_unhealthy_without_stopping_the_others(
     check = runner.invoke(app, ["check", "-c", str(cfg)])
     assert check.exit_code == 1
     assert "last statistics run" in check.stdout and "missing.csv" in check.stdout
+
+
+def test_status_shows_the_windows_asked_for(workspace: Path) -> None:
+    cfg = str(workspace / "driftd.yaml")
+    assert runner.invoke(app, ["ingest", "-c", cfg]).exit_code == 0
+
+    def starts(*options: str) -> list[str]:
+        result = runner.invoke(app, ["status", "-c", cfg, "--json", *options])
+        assert result.exit_code == 0, result.output
+        return [w["start"] for w in json.loads(result.stdout)["windows"]]
+
+    ten, eleven = "2026-11-28T10:00:00+00:00", "2026-11-28T11:00:00+00:00"
+    assert starts() == [ten, eleven]
+    assert starts("--windows", "1") == [eleven]
+    assert starts("--since", "2026-11-28T10:00Z") == [ten, eleven]
+    assert starts("--since", "2026-11-28T10:30") == [eleven]  # no offset: UTC
+    assert starts("--since", "2026-11-28T06:00-05:00") == [eleven]
+    assert starts("--since", "1000w") == [ten, eleven]  # a duration ago
+    assert starts("--since", "1h") == []
+    bad = runner.invoke(app, ["status", "-c", cfg, "--since", "soon"])
+    assert bad.exit_code == 2 and "neither an ISO 8601 time" in bad.output
+    assert runner.invoke(app, ["status", "-c", cfg, "--windows", "0"]).exit_code == 2
+
+
+def test_quarantine_list_and_show(workspace: Path) -> None:
+    cfg = str(workspace / "driftd.yaml")
+    assert runner.invoke(app, ["ingest", "-c", cfg]).exit_code == 0
+    log = workspace / "logs" / "predictions.jsonl"
+
+    listed = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--json"])
+    assert listed.exit_code == 0, listed.output
+    records = json.loads(listed.stdout)
+    assert [(r["reason"], r["line"], r["source"]) for r in records] == [
+        ("bad_ts", 10, "predictions"),
+        ("bad_json", 6, "predictions"),
+    ]
+    bad_json = records[1]
+    assert bad_json["path"] == str(log) and bad_json["excerpt"] == "{not json"
+    assert bad_json["byte_offset"] == log.read_bytes().index(b"{not json")
+    assert "yesterday" in records[0]["excerpt"] and records[0]["detail"]
+
+    only = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--reason", "bad_json"])
+    assert only.exit_code == 0 and "bad_json" in only.stdout and "bad_ts" not in only.stdout
+    assert f"{log}:6 (byte {bad_json['byte_offset']})" in only.stdout
+    assert "{not json" in only.stdout
+    one = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--limit", "1", "--json"])
+    assert [r["reason"] for r in json.loads(one.stdout)] == ["bad_ts"]
+    recent = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--since", "1h", "--json"])
+    assert len(json.loads(recent.stdout)) == 2  # quarantined just now
+    future = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--since", "2999-01-01"])
+    assert "no quarantined records" in future.stdout
+    none = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--source", "labels"])
+    assert none.exit_code == 0 and "no quarantined records with source 'labels'" in none.stdout
+
+    shown = runner.invoke(app, ["quarantine", "show", str(bad_json["pk"]), "-c", cfg, "--json"])
+    assert shown.exit_code == 0 and json.loads(shown.stdout) == bad_json
+    human = runner.invoke(app, ["quarantine", "show", str(bad_json["pk"]), "-c", cfg])
+    assert "reason:  bad_json" in human.stdout and "excerpt: {not json" in human.stdout
+    missing = runner.invoke(app, ["quarantine", "show", "999999", "-c", cfg])
+    assert missing.exit_code == 1 and "no quarantined record 999999 of model 'm'" in missing.output
+
+
+def test_quarantine_shows_excerpts_without_secrets_or_terminal_controls(workspace: Path) -> None:
+    cfg = str(workspace / "driftd.yaml")
+    token = "xoxb-1234567890-abcdefghij"
+    env = {"SLACK_BOT_TOKEN": token}
+    line = '{"id": "x1", "ts": "bad", "note": "' + token + ' \\u001b[2J", "name": "Zoë"}'
+    (workspace / "logs" / "predictions-2.jsonl").write_text(line.replace("\\u001b", "\x1b") + "\n")
+    assert runner.invoke(app, ["ingest", "-c", cfg], env=env).exit_code == 0
+
+    listed = runner.invoke(app, ["quarantine", "list", "-c", cfg, "--json"], env=env)
+    [record] = [r for r in json.loads(listed.stdout) if "predictions-2" in r["path"]]
+    assert "Zoë" in record["excerpt"] and "[redacted]" in record["excerpt"]
+    for command in (["list"], ["show", str(record["pk"])]):
+        for options in ([], ["--json"]):
+            result = runner.invoke(app, ["quarantine", *command, "-c", cfg, *options], env=env)
+            assert result.exit_code == 0, result.output
+            assert token not in result.output and "\x1b" not in result.output
+            assert "Zoë" in result.output

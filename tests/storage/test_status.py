@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -158,3 +158,42 @@ def test_counts(ingested: Store) -> None:
     assert status.counts("churn") == {"predictions": 6, "labels": 5, "quarantined": 4}
     assert status.counts("fraud") == {"predictions": 2, "labels": 2, "quarantined": 0}
     assert status.counts("nobody") == {"predictions": 0, "labels": 0, "quarantined": 0}
+
+
+def test_windows_since_keeps_those_starting_then_or_later(ingested: Store) -> None:
+    status = StatusQueries(ingested)
+    since = status.windows("churn", since=T0 + HOUR)
+    assert [w["start"] for w in since] == [T0 + HOUR, T0 + 2 * HOUR]
+    assert since[0]["labelled"] == 2
+    # an offset other than UTC names the same instant
+    local = (T0 + 90 * timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-5)))
+    assert [w["start"] for w in status.windows("churn", since=local)] == [T0 + 2 * HOUR]
+    assert [w["start"] for w in status.windows("churn", 1, since=T0)] == [T0 + 2 * HOUR]
+    assert status.windows("churn", since=T0 + 3 * HOUR) == []
+
+
+def test_quarantine_lists_newest_first_with_filters(ingested: Store) -> None:
+    status = StatusQueries(ingested)
+    listed = status.quarantine("churn")
+    assert [(q["source"], q["reason"], q["line"]) for q in listed] == [
+        ("live", "bad_json", 3),
+        ("live", "missing_id", 2),
+        ("live", "bad_json", 1),
+        ("labels", "missing_label", 1),
+    ]
+    newest = listed[0]
+    assert newest["path"] == "/logs/x.jsonl" and newest["created_at"] == NOW
+    assert [q["line"] for q in status.quarantine("churn", reason="bad_json")] == [3, 1]
+    assert [q["reason"] for q in status.quarantine("churn", source="labels")] == ["missing_label"]
+    assert status.quarantine("churn", source="labels", reason="bad_json") == []
+    assert [q["line"] for q in status.quarantine("churn", limit=2)] == [3, 2]
+    assert [q["line"] for q in status.quarantine("churn", since=NOW)] == [3]  # the last commit
+    assert status.quarantine("fraud") == []
+
+
+def test_one_quarantined_record(ingested: Store) -> None:
+    status = StatusQueries(ingested)
+    newest = status.quarantine("churn")[0]
+    assert status.quarantined("churn", newest["pk"]) == newest
+    assert status.quarantined("fraud", newest["pk"]) is None  # another model's view
+    assert status.quarantined("churn", 10**9) is None
