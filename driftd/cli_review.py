@@ -9,7 +9,7 @@ import orjson
 import typer
 
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, dump, errors, load_app
-from storage.errors import ConfigError
+from storage.errors import ConfigError, InvalidOperationError
 
 review_app = typer.Typer(
     help="The human review queue: misclassified, out-of-distribution and low-confidence "
@@ -205,7 +205,7 @@ def _apply_review(
                     now=application.clock(),
                     new_label=label,
                 )
-            except ValueError as exc:
+            except (ValueError, InvalidOperationError) as exc:  # a bad label, a bad state
                 typer.echo(f"driftd: {exc}", err=True)
                 raise typer.Exit(1) from None
     assert done is not None

@@ -7,7 +7,8 @@ boundary that meets them (``raise StorageError(...) from exc``).
     DriftdError
      ├── ConfigError              a config file or value is invalid (names the key)
      ├── StorageError             the database refused or failed an operation
-     │    └── TransientStorageError   worth retrying (connection lost, lock timeout)
+     │    ├── TransientStorageError   worth retrying (connection lost, lock timeout)
+     │    └── InvalidOperationError   the stored state does not allow it (a rule of storage)
      ├── LeaseHeldError           another driftd holds this model's lease (storage.lease)
      ├── IngestError              a source cannot be read at all (not a bad record)
      ├── AlertDeliveryError       an alert sink failed to deliver
@@ -35,6 +36,11 @@ class StorageError(DriftdError):
 
 class TransientStorageError(StorageError):
     """A storage failure that may succeed when retried."""
+
+
+class InvalidOperationError(StorageError):
+    """An operation the stored state or storage's rules do not allow (e.g. a review
+    into a state that takes no label)."""
 
 
 class IngestError(DriftdError):

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import schema
+from storage.errors import InvalidOperationError
 from storage.labels import (
     CONFIRMED,
     DISCARDED,
@@ -396,13 +397,13 @@ class ReviewRepository:
         the production label, or the prediction when no label has arrived yet.
         """
         if state not in (CONFIRMED, RELABELLED, DISCARDED):
-            raise ValueError(
+            raise InvalidOperationError(
                 f"cannot review into state {state!r}; choose confirmed, relabelled or discarded"
             )
         if state == RELABELLED and new_label is None:
-            raise ValueError("relabelled needs the new label")
+            raise InvalidOperationError("relabelled needs the new label")
         if state != RELABELLED and new_label is not None:
-            raise ValueError(f"{state} takes no new label")
+            raise InvalidOperationError(f"{state} takes no new label")
         view = self.item(model, pk)
         if view is None:
             return None
@@ -412,7 +413,7 @@ class ReviewRepository:
             if new_label is None:
                 new_label = view.prediction
             if new_label is None:
-                raise ValueError(
+                raise InvalidOperationError(
                     f"review item {pk} of {model!r} has neither a label nor a prediction to confirm"
                 )
         event: dict[str, Any] = {"at": now, "event": state, "by": reviewer}

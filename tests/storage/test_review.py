@@ -12,6 +12,7 @@ import pytest
 from monitor import review as selection
 from monitor.review import ReviewQueue, ReviewSettings
 from storage import review, schema
+from storage.errors import InvalidOperationError
 from storage.review import ReviewRepository
 from storage.store import Store
 
@@ -244,11 +245,11 @@ def test_review_transitions_keep_the_latest_and_the_history(
     on_b = repo.review("m", b.item.pk, review.CONFIRMED, reviewer="ann", now=NOW)
     assert on_b is not None and on_b.new_label == 1
 
-    with pytest.raises(ValueError, match="needs the new label"):
+    with pytest.raises(InvalidOperationError, match="needs the new label"):
         repo.review("m", pk, review.RELABELLED, reviewer="ann", now=NOW)
-    with pytest.raises(ValueError, match="takes no new label"):
+    with pytest.raises(InvalidOperationError, match="takes no new label"):
         repo.review("m", pk, review.CONFIRMED, new_label=1, reviewer="ann", now=NOW)
-    with pytest.raises(ValueError, match="cannot review into state 'pending'"):
+    with pytest.raises(InvalidOperationError, match="cannot review into state 'pending'"):
         repo.review("m", pk, review.PENDING, reviewer="ann", now=NOW)
     assert repo.review("m", 10_000, review.DISCARDED, reviewer="ann", now=NOW) is None
     assert repo.review("other", pk, review.DISCARDED, reviewer="ann", now=NOW) is None
