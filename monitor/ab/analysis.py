@@ -39,7 +39,15 @@ import numpy as np
 
 from monitor.ab.metrics import HIGHER_IS_BETTER, check_metric
 from monitor.ab.sequential import Interval, Moments, difference_sequence, tuned_rho2
-from monitor.ab.srm import SRM_THRESHOLD, SRMResult, check_split, sample_ratio
+from monitor.ab.srm import (
+    CHI_SQUARE,
+    SEQUENTIAL,
+    SRM_THRESHOLD,
+    SRMResult,
+    check_split,
+    sample_ratio,
+    sequential_sample_ratio,
+)
 
 
 class Action(StrEnum):
@@ -70,6 +78,7 @@ class Settings:
     max_duration: timedelta = timedelta(days=14)
     tuning_rows: int | None = None  # where the sequence is tightest; None: 10 x min_sample
     srm_threshold: float = SRM_THRESHOLD
+    srm_method: str = CHI_SQUARE  # or "sequential" (monitor.ab.srm)
     champion: str = "champion"
     challenger: str = "challenger"
 
@@ -85,6 +94,10 @@ class Settings:
                 raise ValueError(f"guardrail {g.metric!r} margin must be >= 0, got {g.margin!r}")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
+        if self.srm_method not in (CHI_SQUARE, SEQUENTIAL):
+            raise ValueError(
+                f"srm_method must be {CHI_SQUARE!r} or {SEQUENTIAL!r}, got {self.srm_method!r}"
+            )
         if self.min_sample < 1:
             raise ValueError(f"min_sample must be at least 1, got {self.min_sample!r}")
 
@@ -230,7 +243,8 @@ def analyse(
     ``elapsed``: time since the experiment started (the caller's clock).
     """
     s = settings
-    srm = sample_ratio(counts, s.split, threshold=s.srm_threshold)
+    check = sample_ratio if s.srm_method == CHI_SQUARE else sequential_sample_ratio
+    srm = check(counts, s.split, threshold=s.srm_threshold)
     if srm.mismatch:
         return Decision(Action.STOP, f"analysis stopped: {srm.reason}", srm)
 

@@ -14,7 +14,7 @@ from scipy import stats
 from monitor.ab.analysis import Action, Guardrail, Settings, analyse
 from monitor.ab.metrics import Costs, row_values
 from monitor.ab.sequential import Moments
-from monitor.ab.srm import sample_ratio
+from monitor.ab.srm import sample_ratio, sequential_sample_ratio
 
 SPLIT = {"champion": 0.9, "challenger": 0.1}
 DAY = timedelta(days=1)
@@ -166,3 +166,27 @@ def test_lower_is_better_metrics_promote_on_a_lower_cost() -> None:
 def test_bad_settings_are_refused_naming_the_value(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings(split=SPLIT, **kwargs)  # type: ignore[arg-type]
+
+
+def test_sequential_sample_ratio_is_the_beta_binomial_bayes_factor() -> None:
+    # two variants: the Dirichlet-multinomial factor is a beta-binomial over a binomial
+    counts = {"champion": 9120, "challenger": 880}
+    result = sequential_sample_ratio(counts, SPLIT, concentration=50)
+    a = 50 * np.array([0.9, 0.1])
+    expected = stats.betabinom.logpmf(880, 10_000, a[1], a[0]) - stats.binom.logpmf(
+        880, 10_000, 0.1
+    )
+    assert result.statistic == pytest.approx(expected, rel=1e-9)
+    assert result.p_value == pytest.approx(math.exp(-expected), rel=1e-9)
+    # more cautious than the one-look chi-square (p 1e-5 here): not yet a mismatch
+    assert not result.mismatch and "log Bayes factor" in result.reason
+    assert not sequential_sample_ratio({"champion": 9030, "challenger": 970}, SPLIT).mismatch
+    counts = {"champion": 9200, "challenger": 800}
+    assert sequential_sample_ratio(counts, SPLIT).mismatch
+    stopped = analyse(
+        counts,
+        arms((9_000, 7_200), (800, 700)),
+        Settings(split=SPLIT, min_sample=500, srm_method="sequential"),
+        elapsed=DAY,
+    )
+    assert stopped.action is Action.STOP and stopped.srm.method == "sequential"

@@ -29,7 +29,7 @@ from monitor.ab.analysis import (
     sides,
 )
 from monitor.ab.sequential import Moments, difference_sequence
-from monitor.ab.srm import sample_ratio
+from monitor.ab.srm import log_bayes_factor, sample_ratio
 
 SIMS = 1000
 CYCLES = 30
@@ -198,3 +198,32 @@ def test_a_correct_split_rarely_raises_a_sample_ratio_mismatch_over_all_cycles()
     false_alarms = float(np.mean((p < 0.001).any(axis=1)))
     print(f"correct split, {CYCLES} looks: a false sample ratio alarm in {false_alarms:.1%}")
     assert false_alarms <= 0.02  # 0.1% per look, about 1% over 30 correlated looks
+
+
+def test_over_two_weeks_of_hourly_looks_the_sequential_check_keeps_its_level() -> None:
+    # 336 looks at 100 new rows each, correct 90/10 split, then a 6% shortfall on the 10%
+    rng = np.random.default_rng(23)
+    sims, looks, rows, share = 2000, 336, 100, 0.1
+    served = np.arange(1, looks + 1) * rows
+
+    def ratios(true_share: float) -> tuple[np.ndarray, np.ndarray]:
+        nb = rng.binomial(rows, true_share, (sims, looks)).cumsum(axis=1)
+        counts = np.stack([served - nb, nb], axis=-1)
+        expected = served[:, None] * np.array([1 - share, share])
+        chi2 = ((counts - expected) ** 2 / expected).sum(axis=-1)
+        chi_alarm = stats.chi2.sf(chi2, df=1) < 0.001
+        seq_alarm = log_bayes_factor(counts, [1 - share, share]) >= np.log(1000)
+        return chi_alarm, seq_alarm
+
+    chi_alarm, seq_alarm = ratios(share)
+    chi_rate, seq_rate = float(chi_alarm.any(axis=1).mean()), float(seq_alarm.any(axis=1).mean())
+    chi_bad, seq_bad = ratios(share * 0.94)
+    caught = (float(chi_bad.any(axis=1).mean()), float(seq_bad.any(axis=1).mean()))
+    print(
+        f"correct 90/10 split, {looks} looks: false alarms chi-square {chi_rate:.2%}, "
+        f"sequential {seq_rate:.2%}; 10% -> 9.4%: caught chi-square {caught[0]:.0%}, "
+        f"sequential {caught[1]:.0%}"
+    )
+    assert chi_rate > 0.005  # per-look 0.001 adds up over looks...
+    assert seq_rate <= 0.004  # ...the always-valid one stays at its 0.001 (Monte Carlo noise)
+    assert caught[1] > 0.2 and caught[0] > caught[1]  # the price: it catches later
