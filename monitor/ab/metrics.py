@@ -23,12 +23,14 @@ ROC AUC is not a mean of rows, so it is not an A/B metric; the shadow comparison
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from monitor.ab.sequential import Moments
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -103,4 +105,28 @@ def row_values(
     return out
 
 
-__all__ = ["Costs", "HIGHER_IS_BETTER", "METRICS", "check_metric", "row_values"]
+def fold(
+    moments: Mapping[str, Mapping[str, Moments]],
+    variants: Sequence[str | None],
+    labels: Sequence[Any],
+    predictions: Sequence[Any],
+    metrics: Sequence[str],
+    *,
+    positive: Any = 1,
+    costs: Costs | None = None,
+) -> dict[str, dict[str, Moments]]:
+    """``moments`` ({variant: {metric: Moments}}) with one page of rows merged in: how
+    the A/B job folds the stored pages (rows without a variant are skipped)."""
+    out = {v: dict(m) for v, m in moments.items()}
+    v = np.array(variants, dtype=object)
+    for variant in sorted({x for x in variants if x is not None}):
+        rows = np.flatnonzero(v == variant).tolist()
+        ys, ps = [labels[i] for i in rows], [predictions[i] for i in rows]
+        arm = out.setdefault(variant, {})
+        for metric in metrics:
+            page = Moments.of(row_values(metric, ys, ps, positive=positive, costs=costs))
+            arm[metric] = arm[metric].merge(page) if metric in arm else page
+    return out
+
+
+__all__ = ["Costs", "HIGHER_IS_BETTER", "METRICS", "check_metric", "fold", "row_values"]

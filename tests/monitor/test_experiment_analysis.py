@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from monitor.ab.analysis import Action, Guardrail, Settings, analyse
-from monitor.ab.metrics import Costs, row_values
+from monitor.ab.metrics import Costs, fold, row_values
 from monitor.ab.sequential import Moments
 from monitor.ab.srm import sample_ratio, sequential_sample_ratio
 
@@ -190,3 +190,21 @@ def test_sequential_sample_ratio_is_the_beta_binomial_bayes_factor() -> None:
         elapsed=DAY,
     )
     assert stopped.action is Action.STOP and stopped.srm.method == "sequential"
+
+
+def test_folding_pages_equals_folding_everything_at_once() -> None:
+    rng = np.random.default_rng(2)
+    variants = list(rng.choice(["champion", "challenger"], 500)) + [None]
+    labels = [int(v) for v in rng.integers(0, 2, 501)]
+    preds = [int(v) for v in rng.integers(0, 2, 501)]
+    metrics = ["accuracy", "cost", "fnr"]
+    whole = fold({}, variants, labels, preds, metrics, costs=Costs(5, 1))
+    paged = fold({}, variants[:123], labels[:123], preds[:123], metrics, costs=Costs(5, 1))
+    paged = fold(paged, variants[123:], labels[123:], preds[123:], metrics, costs=Costs(5, 1))
+    assert set(whole) == {"champion", "challenger"}  # the row without a variant is skipped
+    for arm in whole:
+        for metric in metrics:
+            a, b = whole[arm][metric], paged[arm][metric]
+            assert a.n == b.n
+            assert a.mean == pytest.approx(b.mean, rel=1e-12)
+            assert a.variance == pytest.approx(b.variance, rel=1e-12)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from monitor.ab.analysis import Action, Settings, analyse
-from monitor.ab.metrics import row_values
+from monitor.ab.metrics import fold
 from monitor.ab.sequential import Moments
 from storage import schema
 from storage.experiment import ExperimentRepository, ShadowScore, shadow_metadata
@@ -144,11 +144,9 @@ def test_the_analysis_runs_on_stored_rows(store: Store, repo: ExperimentReposito
     matured = T0 + n * MINUTE
     moments: dict[str, dict[str, Moments]] = {}
     for page in repo.iter_labelled_rows("m", since=T0, matured_before=matured, page=700):
-        for arm in ("champion", "challenger"):
-            mine = [r for r in page if r.variant == arm]
-            values = row_values("accuracy", [r.label for r in mine], [r.prediction for r in mine])
-            prev = moments.setdefault(arm, {}).get("accuracy", Moments(0, 0.0, 0.0))
-            moments[arm]["accuracy"] = prev.merge(Moments.of(values))
+        variants_, labels_ = [r.variant for r in page], [r.label for r in page]
+        preds_ = [r.prediction for r in page]
+        moments = fold(moments, variants_, labels_, preds_, ["accuracy", "fpr"])
     settings = Settings(split={"champion": 0.5, "challenger": 0.5}, min_sample=500)
     decision = analyse(
         repo.served_counts("m", since=T0), moments, settings, elapsed=timedelta(days=2)
