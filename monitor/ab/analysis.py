@@ -11,7 +11,8 @@ variant and the per-row metric values of the rows whose labels have matured, and
    (the intervals are reported, not acted on: the sequence's validity is asymptotic).
    If ``max_duration`` passes first: **roll back** (not enough evidence to promote).
 3. **Guardrails**: a guardrail whose confidence sequence shows the challenger worse by
-   more than its ``margin`` **rolls back** at once.
+   more than its ``margin`` **rolls back** at once (once the guardrail's own rows, e.g.
+   the negatives of a false-positive rate, reach ``min_sample`` in both arms).
 4. **Primary metric**: its confidence sequence entirely on the better side **promotes**,
    entirely on the worse side **rolls back**.
 5. **Maximum duration**: reached without a decision, **roll back** (inconclusive: the
@@ -48,6 +49,7 @@ from monitor.ab.srm import (
     sample_ratio,
     sequential_sample_ratio,
 )
+from monitor.concept.performance import jsonable
 
 
 class Action(StrEnum):
@@ -159,15 +161,17 @@ class Decision:
                 "worse": m.worse,
             }
 
-        return {
-            "action": self.action.value,
-            "reason": self.reason,
-            "srm": self.srm.to_dict(),
-            "primary": metric(self.primary),
-            "guardrails": [metric(g) for g in self.guardrails],
-            "justification": metric(self.justification),
-            **dict(self.details),
-        }
+        return jsonable(
+            {
+                "action": self.action.value,
+                "reason": self.reason,
+                "srm": self.srm.to_dict(),
+                "primary": metric(self.primary),
+                "guardrails": [metric(g) for g in self.guardrails],
+                "justification": metric(self.justification),
+                **dict(self.details),
+            }
+        )
 
 
 def sides(lower: Any, upper: Any, higher_is_better: bool, margin: float = 0.0) -> tuple[Any, Any]:
@@ -270,7 +274,8 @@ def analyse(
     )
     enough = min(primary.n_champion, primary.n_challenger) >= s.min_sample
     expired = elapsed >= s.max_duration
-    breached = [g for g in guards if g.worse]
+    # a guardrail acts on its own rows (the FPR counts only negatives): min_sample each
+    breached = [g for g in guards if g.worse and min(g.n_champion, g.n_challenger) >= s.min_sample]
     code = int(rule(primary.better, primary.worse, bool(breached), enough, expired))
     action = _ACTIONS[code]
 

@@ -208,3 +208,16 @@ def test_folding_pages_equals_folding_everything_at_once() -> None:
             assert a.n == b.n
             assert a.mean == pytest.approx(b.mean, rel=1e-12)
             assert a.variance == pytest.approx(b.variance, rel=1e-12)
+
+
+def test_a_guardrail_acts_only_on_enough_of_its_own_rows_and_infinite_bounds_become_null() -> None:
+    moments = arms((20_000, 16_000), (4_000, 3_210))
+    # four negatives so far in the challenger arm, all false alarms: no evidence yet
+    moments["champion"]["fpr"] = Moments.from_sums(10_000, 500, 500)
+    moments["challenger"]["fpr"] = Moments.from_sums(4, 4, 4)
+    guarded = Settings(split=SPLIT, min_sample=500, guardrails=(Guardrail("fpr"),))
+    decision = analyse(COUNTS, moments, guarded, elapsed=DAY)
+    assert decision.guardrails[0].worse
+    assert decision.action is Action.CONTINUE
+    empty = analyse(COUNTS, {}, SETTINGS, elapsed=DAY).to_dict()
+    assert empty["primary"]["lower"] is None and json.dumps(empty, allow_nan=False)
