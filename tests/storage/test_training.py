@@ -63,7 +63,11 @@ def test_rows_of_the_range_with_labels_reviews_and_provenance(store: Store) -> N
     add(store, "other-model", 1, 1, model="n")
     repo = ReviewRepository(store)
     repo.enqueue(
-        "m", T0, [Cand("relabelled"), Cand("discarded"), Cand("reviewed-only")], per_window=9, now=T0
+        "m",
+        T0,
+        [Cand("relabelled"), Cand("discarded"), Cand("reviewed-only")],
+        per_window=9,
+        now=T0,
     )
     items = {i.prediction_id: i.pk for i in repo.items("m")}
     now = T0 + 6 * HOUR
