@@ -4,9 +4,12 @@ The model takes one input per feature column, shape (batch, 1): float32 for nume
 boolean columns (NaN where missing), string for categorical ones (``"missing"`` where
 missing). Inside the model:
 
-- numeric/boolean: :class:`FillMissing` replaces NaN by the training median and adds a
-  missing indicator; one ``Normalization`` layer, adapted on the training split, scales
-  them all;
+- numeric/boolean: :class:`FillMissing` replaces NaN by the training median, takes
+  ``log(1 + x)`` of skewed non-negative columns, and adds a missing indicator; a
+  ``Normalization`` layer per column, adapted on the training split, scales it (per
+  column, not after a concatenation: int8 quantization gives every tensor one scale,
+  and one scale for amounts, hours and flags together erased the small ones; the int8
+  export then scored a constant);
 - categorical: ``StringLookup`` with the training vocabulary (one out-of-vocabulary
   bucket), one-hot up to ``spec.embedding_above`` categories, an ``Embedding`` above;
 - dense ReLU layers with L2 and dropout, one sigmoid output.
@@ -49,27 +52,39 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 MISSING = "missing"  # the categorical value standing for a missing one
+SKEWED = 2.0  # non-negative numeric columns skewed beyond this get log(1 + x)
 
 
 @keras.saving.register_keras_serializable(package="driftd")
 class FillMissing(layers.Layer):  # type: ignore[misc]
-    """(batch, 1) floats -> (batch, 2): the value with NaN replaced by ``fill``, and a
-    0/1 missing indicator. NaN is found as ``x != x`` (a TFLite builtin)."""
+    """(batch, 1) floats -> the value with NaN replaced by ``fill`` (then
+    ``log(1 + max(x, 0))`` when ``log``), and with ``indicator`` a 0/1 missing flag as a
+    second column. NaN is found as ``x != x``, a TFLite builtin."""
 
-    def __init__(self, fill: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self, fill: float = 0.0, log: bool = False, indicator: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.fill = float(fill)
+        self.log = bool(log)
+        self.indicator = bool(indicator)
 
     def call(self, x: Any) -> Any:
         missing = ops.not_equal(x, x)
         filled = ops.where(missing, ops.full_like(x, self.fill), x)
+        if self.log:
+            filled = ops.log(ops.maximum(filled, 0.0) + 1.0)
+        if not self.indicator:
+            return filled
         return ops.concatenate([filled, ops.cast(missing, x.dtype)], axis=-1)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return (*input_shape[:-1], 2 * (input_shape[-1] or 1))
+        width = input_shape[-1] or 1
+        return (*input_shape[:-1], 2 * width if self.indicator else width)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "fill": self.fill}
+        config = {"fill": self.fill, "log": self.log, "indicator": self.indicator}
+        return {**super().get_config(), **config}
 
 
 def model_inputs(frame: pd.DataFrame, features: Mapping[str, str]) -> dict[str, Any]:
@@ -101,24 +116,37 @@ def weights_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
+def _normalization(name: str, train: np.ndarray) -> Any:
+    """A ``Normalization`` adapted on the training values of one column (one layer per
+    column: each gets its own int8 scale when quantized). A constant column keeps
+    variance 1: Keras would divide by 1e-7, and int8 quantization of that constant
+    next to the real 1/std erased the column."""
+    norm = layers.Normalization(name=f"normalize_{name}")
+    if np.all(train.var(axis=0) > 0):
+        norm.adapt(train)
+        return norm
+    variance = np.where(train.var(axis=0) > 0, train.var(axis=0), 1.0)
+    return layers.Normalization(
+        name=f"normalize_{name}", mean=train.mean(axis=0), variance=variance
+    )
+
+
 def build_model(train: pd.DataFrame, spec: TrainerSpec, point: KerasGridPoint) -> Any:
     """The network for ``point``, its preprocessing fitted on ``train``."""
     inputs: dict[str, Any] = {}
-    numeric_parts, encoded = [], []
-    numeric_train = []
+    encoded = []
     for name in spec.columns("numeric") + spec.columns("boolean"):
         values = pd.to_numeric(train[name].astype(object), errors="coerce").astype("float64")
         fill = float(values.median()) if values.notna().any() else 0.0
+        # heavy right tails (amounts, distances) are learnt, and quantized, on a log scale
+        log = bool(values.min() >= 0 and values.skew() > SKEWED)
+        filled = values.fillna(fill)
+        filled = np.log1p(filled.clip(lower=0)) if log else filled
+        indicator = bool(values.isna().any())  # a constant flag would only add noise
+        columns = [filled.to_numpy(), values.isna().to_numpy()] if indicator else [filled]
         inputs[name] = keras.Input(shape=(1,), name=name, dtype="float32")
-        numeric_parts.append(FillMissing(fill, name=f"fill_{name}")(inputs[name]))
-        numeric_train.append(np.c_[values.fillna(fill).to_numpy(), values.isna().to_numpy()])
-    if numeric_parts:
-        joined = (
-            numeric_parts[0] if len(numeric_parts) == 1 else layers.Concatenate()(numeric_parts)
-        )
-        norm = layers.Normalization(name="normalize")
-        norm.adapt(np.hstack(numeric_train).astype("float32"))
-        encoded.append(norm(joined))
+        prepared = FillMissing(fill, log, indicator, name=f"fill_{name}")(inputs[name])
+        encoded.append(_normalization(name, np.c_[tuple(columns)].astype("float32"))(prepared))
     for name in spec.columns("categorical"):
         column = train[name].astype(object).where(train[name].notna(), MISSING).astype(str)
         vocabulary = sorted(set(column))
@@ -135,7 +163,12 @@ def build_model(train: pd.DataFrame, spec: TrainerSpec, point: KerasGridPoint) -
                 lookup(inputs[name])
             )
             encoded.append(layers.Reshape((dim,))(embedded))
-    x = encoded[0] if len(encoded) == 1 else layers.Concatenate(name="features")(encoded)
+    joined = (
+        layers.Concatenate(name="features")
+        if len(encoded) > 1
+        else layers.Identity(name="features")
+    )
+    x = joined(encoded) if len(encoded) > 1 else joined(encoded[0])
     for i, units in enumerate(point.units):
         x = layers.Dense(
             units,

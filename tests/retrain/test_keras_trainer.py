@@ -36,7 +36,7 @@ def test_preprocessing_lives_in_the_model_and_survives_save_and_load(  # type: i
     train, validation, test = demo_splits
     candidate = trainer_for(small_keras_spec).fit(train, validation, small_keras_spec)
     names = {layer.name for layer in candidate.native.layers}
-    assert {"normalize", "lookup_country", "fill_customer_age"} <= names
+    assert {"normalize_amount", "lookup_country", "fill_customer_age"} <= names
     odd = test.head(4).astype(object)
     odd.loc[odd.index[0], "customer_age"] = None  # missing
     odd.loc[odd.index[1], "country"] = "BR"  # never seen in training
