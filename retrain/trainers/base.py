@@ -113,8 +113,10 @@ class Candidate:
     native: Any  # scikit-learn Pipeline (with predict_proba), or keras.Model
     params: Mapping[str, Any]  # chosen hyperparameters, JSON-able
     history: Mapping[str, Any]  # per-epoch losses, search results, timings (JSON-able)
-    features: Mapping[str, str]  # column -> kind, the model's input
-    target: str
+    # column -> kind of the model's input; empty for a model built elsewhere (then Keras
+    # models are fed by their input names and dtypes, scikit-learn ones the frame as is)
+    features: Mapping[str, str] = field(default_factory=dict)
+    target: str = ""
 
     def predict_scores(self, frame: pd.DataFrame) -> np.ndarray:
         """Positive-class probability of each row of ``frame`` (float64, shape (n,))."""
@@ -124,7 +126,10 @@ class Candidate:
         if self.framework == "keras":
             from retrain.trainers import keras as keras_trainer
 
-            return keras_trainer.predict_scores(self.native, frame, self.features)
+            features = self.features or keras_trainer.input_kinds(self.native)
+            return keras_trainer.predict_scores(self.native, frame, features)
+        if not self.features:
+            return np.asarray(self.native.predict_proba(frame)[:, 1], dtype=np.float64)
         from threadpoolctl import threadpool_limits
 
         from retrain.trainers.sklearn import coerce

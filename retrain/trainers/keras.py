@@ -101,6 +101,15 @@ def model_inputs(frame: pd.DataFrame, features: Mapping[str, str]) -> dict[str, 
     return out
 
 
+def input_kinds(model: Any) -> dict[str, str]:
+    """Feature kinds read from a Keras model's inputs: string inputs are categorical,
+    the others numeric."""
+    return {
+        t.name.split(":")[0]: "categorical" if "string" in str(t.dtype) else "numeric"
+        for t in model.inputs
+    }
+
+
 def predict_scores(model: Any, frame: pd.DataFrame, features: Mapping[str, str]) -> np.ndarray:
     if len(frame) == 0:
         return np.zeros(0)

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from driftd.demo.data import TARGET
 from retrain.trainers import load, save, trainer_for
-from retrain.trainers.base import KerasGridPoint
+from retrain.trainers.base import Candidate, KerasGridPoint
 
 keras_trainer = pytest.importorskip("retrain.trainers.keras")
 
@@ -43,6 +43,9 @@ def test_preprocessing_lives_in_the_model_and_survives_save_and_load(  # type: i
     odd.loc[odd.index[2], "merchant_category"] = None
     scores = candidate.predict_scores(odd)
     assert np.isfinite(scores).all() and ((scores > 0) & (scores < 1)).all()
+
+    bare = Candidate("keras", candidate.native, {}, {})  # a model registered without its spec
+    np.testing.assert_allclose(bare.predict_scores(odd), scores, atol=1e-6)
 
     loaded = load(save(candidate, tmp_path / "candidate"))
     assert loaded.framework == "keras" and loaded.params == candidate.params
