@@ -334,7 +334,7 @@ class Registry:
             raise RetrainError(
                 f"no challenger to promote in registry {self.name!r}; name a version"
             )
-        self._known(target)
+        self.record(target)
         if aliases.get("champion") == target:
             raise RetrainError(f"version {target!r} is already the champion of {self.name!r}")
         moves: dict[str, str | None] = {"champion": target, "previous": aliases.get("champion")}
@@ -365,10 +365,10 @@ class Registry:
             if version is None:
                 raise RetrainError(f"alias {ref!r} is not set in registry {self.name!r}")
             return version
-        self._known(ref)
+        self.record(ref)
         return ref
 
-    def _known(self, version: str) -> ModelVersion:
+    def record(self, version: str) -> ModelVersion:
         found = self.repository.version(self.name, version)
         if found is None:
             raise RetrainError(f"no model version {version!r} in registry {self.name!r}")
@@ -377,7 +377,7 @@ class Registry:
     def load(self, ref: str) -> LoadedModel:
         """Download version or alias ``ref``, check its SHA-256 against driftd's record
         and load it; a mismatch refuses to load (RetrainError)."""
-        record = self._known(self.resolve(ref))
+        record = self.record(self.resolve(ref))
         mlflow = self._with_uris()
         uri = f"models:/{self.name}/{record.version}"
         try:
