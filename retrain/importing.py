@@ -68,9 +68,9 @@ def _checked(framework: str, native: Any, source: str) -> tuple[str, Any]:
 
 
 def _from_mlflow(uri: str, scratch: str | None) -> tuple[str, Any]:
-    from retrain.registry import _mlflow
+    from retrain.flavors import import_mlflow
 
-    mlflow = _mlflow()
+    mlflow = import_mlflow()
     try:
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))

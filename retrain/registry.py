@@ -12,26 +12,28 @@ an alias points: :meth:`Registry.load` resolves aliases there, downloads the art
 checks its digest and refuses to load on a mismatch, so a hand edit in MLflow can
 neither change what driftd serves silently nor hide a move from the audit log.
 
-mlflow is imported only here, lazily, with its telemetry disabled (no network).
+mlflow is imported lazily (retrain.flavors, retrain.importing), telemetry disabled.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from retrain.flavors import (
+    LoadedModel,
+    directory_digest,
+    driftd_version,
+    feature_names,
+    import_mlflow,
+    load_model,
+    log_model,
+)
 from storage.errors import RetrainError
 from storage.models import AliasMove, ModelRepository, ModelVersion
 
@@ -41,63 +43,8 @@ ALIASES = ("champion", "challenger", "previous")
 DIGEST_TAG = "driftd.sha256"
 
 
-def _mlflow() -> Any:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
-
-    return mlflow
-
-
-def directory_digest(path: Path) -> str:
-    """SHA-256 over a model directory: every file's relative path and content, in order."""
-    total = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        total.update(file.relative_to(path).as_posix().encode() + b"\0")
-        total.update(hashlib.sha256(file.read_bytes()).digest())
-    return total.hexdigest()
-
-
-def driftd_version() -> str:
-    try:
-        return package_version("driftd")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def feature_names(framework: str, native: Any) -> list[str] | None:
-    """The input columns a native model declares (None when it does not say)."""
-    if framework == "keras":
-        return [t.name for t in native.inputs]
-    names = getattr(native, "feature_names_in_", None)
-    return None if names is None else [str(n) for n in names]
-
-
-def scores(framework: str, native: Any, frame: pd.DataFrame) -> np.ndarray:
-    """The positive-class score per row (a probability matrix for multiclass)."""
-    columns = feature_names(framework, native)
-    if framework == "keras":
-        out = np.asarray(native.predict({c: frame[c].to_numpy() for c in columns or []}, verbose=0))
-        return out.ravel() if out.ndim == 2 and out.shape[1] == 1 else out
-    proba = np.asarray(native.predict_proba(frame[columns] if columns else frame))
-    return proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else proba
-
-
 @dataclass(frozen=True)
-class LoadedModel:
-    """A registered version loaded back, its digest checked."""
-
-    framework: str  # sklearn or keras
-    native: Any
-    version: str
-    digest: str
-
-    def predict_scores(self, frame: pd.DataFrame) -> np.ndarray:
-        return scores(self.framework, self.native, frame)
-
-
-@dataclass(frozen=True)
-class Training:
+class TrainingRun:
     """What a training produced and why, as the MLflow run records it."""
 
     trigger: str  # drift, realized, estimated, detection, schedule, manual, import
@@ -137,7 +84,7 @@ class Registry:
     @property
     def client(self) -> Any:
         if self._client is None:
-            mlflow = _mlflow()
+            mlflow = import_mlflow()
             self._client = mlflow.MlflowClient(
                 tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
             )
@@ -153,7 +100,7 @@ class Registry:
     # -- logging and registering --------------------------------------------------------
 
     def log_training(
-        self, candidate: Any, training: Training, *, register: bool = True
+        self, candidate: Any, training: TrainingRun, *, register: bool = True
     ) -> str | None:
         """Log ``candidate`` (``framework`` and fitted ``native``) as an MLflow run and,
         when ``register``, as a new version; returns the version (None if not registered)."""
@@ -162,7 +109,7 @@ class Registry:
         try:
             with mlflow.start_run(experiment_id=self._experiment()) as run:
                 self._log_run(mlflow, training, framework)
-                info = _log_model(mlflow, framework, candidate.native)
+                info = log_model(mlflow, framework, candidate.native)
                 with tempfile.TemporaryDirectory(dir=self._scratch()) as tmp:
                     local = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=tmp))
                     digest = directory_digest(local)
@@ -198,7 +145,7 @@ class Registry:
         return version
 
     def _with_uris(self) -> Any:
-        mlflow = _mlflow()
+        mlflow = import_mlflow()
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         return mlflow
@@ -209,7 +156,7 @@ class Registry:
         self.scratch.mkdir(parents=True, exist_ok=True)
         return str(self.scratch)
 
-    def _log_run(self, mlflow: Any, training: Training, framework: str) -> None:
+    def _log_run(self, mlflow: Any, training: TrainingRun, framework: str) -> None:
         params = {f"trainer.{k}": v for k, v in training.params.items()}
         params |= {f"rows.{k}": n for k, n in training.rows.items()}
         if training.window is not None:
@@ -240,7 +187,7 @@ class Registry:
         )
         mlflow.log_dict({k: dict(v) for k, v in training.gates.items()}, "gates.json")
 
-    def _create_version(self, info: Any, run_id: str, digest: str, training: Training) -> str:
+    def _create_version(self, info: Any, run_id: str, digest: str, training: TrainingRun) -> str:
         from mlflow.exceptions import MlflowException
 
         try:
@@ -268,7 +215,7 @@ class Registry:
         candidate = _Candidate(framework, native)
         version = self.log_training(
             candidate,
-            Training(
+            TrainingRun(
                 "import",
                 f"imported from {source}: {reason}",
                 {"source": source},
@@ -389,7 +336,7 @@ class Registry:
                         f"model version {record.version!r} of {self.name!r} was altered: its artifact"
                         f" has SHA-256 {digest}, driftd registered {record.digest}; refusing to load it"
                     )
-                native = _load_model(mlflow, record.framework or "sklearn", str(local))
+                native = load_model(mlflow, record.framework or "sklearn", str(local))
         except RetrainError:
             raise
         except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds: translate
@@ -408,7 +355,7 @@ class _Candidate:
     native: Any
 
 
-def _details(training: Training, features: Sequence[str] | None) -> dict[str, Any]:
+def _details(training: TrainingRun, features: Sequence[str] | None) -> dict[str, Any]:
     return {
         "trigger": training.trigger,
         "reason": training.reason,
@@ -418,50 +365,3 @@ def _details(training: Training, features: Sequence[str] | None) -> dict[str, An
         "features": None if features is None else list(features),
         "driftd_version": driftd_version(),
     }
-
-
-def _requirements(*packages: str) -> list[str]:
-    """Pinned requirements of the environment (MLflow's inference takes seconds)."""
-    out = []
-    for name in packages:
-        try:
-            out.append(f"{name}=={package_version(name)}")
-        except PackageNotFoundError:
-            continue
-    return out
-
-
-def _log_model(mlflow: Any, framework: str, native: Any) -> Any:
-    if framework == "sklearn":
-        import mlflow.sklearn
-        import skops.io
-
-        # the types skops does not trust by default (custom transformers): this model
-        # was trained in this process, and the artifact's digest guards it from now on
-        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(native))
-        return mlflow.sklearn.log_model(
-            native,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=trusted or None,
-            pip_requirements=_requirements("scikit-learn", "skops", "pandas", "numpy"),
-        )
-    if framework == "keras":
-        import mlflow.keras
-
-        return mlflow.keras.log_model(
-            native,
-            name="model",
-            pip_requirements=_requirements("keras", "tensorflow-cpu", "tensorflow"),
-        )
-    raise RetrainError(f"unknown model framework {framework!r}: expected sklearn or keras")
-
-
-def _load_model(mlflow: Any, framework: str, path: str) -> Any:
-    if framework == "keras":
-        import mlflow.keras
-
-        return mlflow.keras.load_model(path)
-    import mlflow.sklearn
-
-    return mlflow.sklearn.load_model(path)

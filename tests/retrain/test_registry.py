@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrain.registry import DIGEST_TAG, Registry, Training
+from retrain.registry import DIGEST_TAG, Registry, TrainingRun
 from storage.errors import RetrainError
 
 from .conftest import Candidate, sklearn_pipeline, task
@@ -16,8 +16,8 @@ from .conftest import Candidate, sklearn_pipeline, task
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 29, tzinfo=UTC))
 
 
-def training(parent: str | None = None, trigger: str = "drift") -> Training:
-    return Training(
+def training(parent: str | None = None, trigger: str = "drift") -> TrainingRun:
+    return TrainingRun(
         trigger=trigger,
         reason="dataset drift in each of the last 3 windows",
         params={"kind": "sklearn", "seed": 7},
