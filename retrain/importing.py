@@ -23,12 +23,15 @@ logger = logging.getLogger(__name__)
 PICKLES = (".pkl", ".pickle", ".joblib")
 
 
-def read_model(source: str, *, scratch: str | None = None) -> tuple[str, Any]:
-    """``(framework, native)`` of the model at ``source`` (a path or an MLflow URI)."""
+def read_model(
+    source: str, *, tracking_uri: str | None = None, scratch: str | None = None
+) -> tuple[str, Any]:
+    """``(framework, native)`` of the model at ``source`` (a path, or an MLflow URI
+    resolved against ``tracking_uri``)."""
     path = Path(source)
     uri = "://" in source or source.startswith(("models:", "runs:"))
     if uri and not path.exists():
-        return _from_mlflow(source, scratch)
+        return _from_mlflow(source, tracking_uri, scratch)
     if not path.is_file():
         raise RetrainError(f"no model file at {source!r}")
     suffix = path.suffix.lower()
@@ -67,13 +70,15 @@ def _checked(framework: str, native: Any, source: str) -> tuple[str, Any]:
     return framework, native
 
 
-def _from_mlflow(uri: str, scratch: str | None) -> tuple[str, Any]:
+def _from_mlflow(uri: str, tracking_uri: str | None, scratch: str | None) -> tuple[str, Any]:
     from retrain.flavors import import_mlflow
 
     mlflow = import_mlflow()
     try:
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-            local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
+            local = Path(
+                mlflow.artifacts.download_artifacts(uri, dst_path=tmp, tracking_uri=tracking_uri)
+            )
             flavors = yaml.safe_load((local / "MLmodel").read_text())["flavors"]
             if "keras" in flavors:
                 import mlflow.keras

@@ -211,7 +211,9 @@ class Registry:
         ``alias`` at it, so the loop starts from what is served."""
         from retrain.importing import read_model
 
-        framework, native = read_model(source, scratch=self._scratch())
+        framework, native = read_model(
+            source, tracking_uri=self.tracking_uri, scratch=self._scratch()
+        )
         candidate = _Candidate(framework, native)
         version = self.log_training(
             candidate,
