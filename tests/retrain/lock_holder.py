@@ -3,6 +3,7 @@ was taken (a file), and keep it until told to let go (another file)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,9 @@ from storage.store import Store
 def main(url: str, workspace: str, model: str, state: str, release: str) -> None:
     store = Store(url)
     with single_flight(store, model, workspace=Path(workspace)) as held:
-        Path(state).write_text("held" if held else "busy")
+        # written aside and renamed: the test never reads a half-written file
+        Path(state + ".tmp").write_text("held" if held else "busy")
+        os.replace(state + ".tmp", state)
         deadline = time.monotonic() + 60
         while not Path(release).exists():  # the test's signal, not a timing guess
             if time.monotonic() > deadline:
