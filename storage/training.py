@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import and_, or_, select
 
 from storage import schema
-from storage.review import DISCARDED, PRODUCTION, REVIEW, REVIEWED
+from storage.labels import DISCARDED, PRODUCTION, REVIEW, REVIEWED
 from storage.store import Store
 
 
