@@ -26,8 +26,7 @@ nothing else, so looking again later returns the same verdict (``final=True``). 
 that it is **no evidence** with ``final=False``; when ``max_duration`` passes first,
 the verdict is taken on the rows there are, and is final.
 
-The paired tests come from :mod:`monitor.paired` (see :mod:`monitor.ab.paired_minimal`
-until that module is merged).
+The paired tests are :mod:`monitor.paired`'s (the same the retraining gates use).
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from monitor.ab import paired_minimal as paired  # merge: `from monitor import paired`
+from monitor import paired
 from monitor.ab.metrics import Costs
 
 SHADOW_METRICS = frozenset({"accuracy", "roc_auc", "cost"})
