@@ -349,30 +349,63 @@ def detector_evaluation(
     model: str, detections: Sequence[Mapping[str, Any]], errors: int
 ) -> Evaluation:
     """A run of the error stream: one ``concept_drift`` signal when any detector found
-    the error rate rising (which ones, where); a run that consumed errors without such a
-    detection counts as clear. Runs without new errors say nothing."""
+    the error rising (which ones, where); a run that consumed errors without such a
+    detection counts as clear. Runs without new errors say nothing.
+
+    The figures are each detector's own: the mean error before the point where it places
+    the change and the mean since, over how many errors each; a detection whose own
+    figures do not rise is not an alarm of rising errors."""
     if not errors:
         return Evaluation(model, frozenset())
-    rising = [d for d in detections if (d.get("details") or {}).get("rising")]
+    rising = [d for d in detections if _rising(d.get("details") or {})]
     signals: tuple[Signal, ...] = ()
     if rising:
-        parts = []
-        for d in rising:
-            details = d["details"]
-            parts.append(
-                f"{d['detector']} at prediction {d['position']} "
-                f"({details.get('error_before') or 0:.1%} -> {details.get('error_after') or 0:.1%})"
-            )
-        last = rising[-1]["details"]
+        absolute = any((d["details"].get("measure") == "absolute_error") for d in rising)
         signals = (
             Signal(
                 CONCEPT_DRIFT,
                 "error_rate",
                 "warning",
-                "error rate rising: " + "; ".join(parts),
-                last.get("error_after"),
+                ("absolute error rising: " if absolute else "error rate rising: ")
+                + "; ".join(_detection_text(d) for d in rising),
+                rising[-1]["details"]["error_after"],
                 None,
-                {"detectors": sorted({d["detector"] for d in rising})},
+                {
+                    "detectors": sorted({d["detector"] for d in rising}),
+                    "error_before": rising[-1]["details"]["error_before"],
+                },
             ),
         )
     return Evaluation(model, frozenset({CONCEPT_DRIFT}), signals)
+
+
+def _rising(details: Mapping[str, Any]) -> bool:
+    before, after = details.get("error_before"), details.get("error_after")
+    return (
+        bool(details.get("rising"))
+        and before is not None
+        and after is not None
+        and (after > before)
+    )
+
+
+def _detection_text(d: Mapping[str, Any]) -> str:
+    details = d["details"]
+    absolute = details.get("measure") == "absolute_error"
+
+    def value(x: float) -> str:
+        return _fmt(x) if absolute else f"{x:.1%}"
+
+    text = f"{d['detector']} {value(details['error_before'])} -> {value(details['error_after'])}"
+    if details.get("errors_before") is not None and details.get("errors_after") is not None:
+        text += (
+            f" ({details['errors_before']:,} errors before, {details['errors_after']:,} since "
+            f"error {details.get('change_position', 0):,}; detected at error {d['position']:,}"
+        )
+        label_ts = details.get("label_ts")
+        if label_ts:
+            text += f" from labels up to {datetime.fromisoformat(label_ts):%a %d %b %H:%M}"
+        text += ")"
+    else:
+        text += f" (detected at error {d['position']:,})"
+    return text

@@ -134,6 +134,35 @@ class PerformanceRepository:
                 for r in rows
             ]
 
+    def windows_rows(
+        self, model: str, starts: Sequence[datetime]
+    ) -> dict[datetime, list[LabelledRow]]:
+        """The predictions with their labels of several windows in one query, by window
+        start (windows without predictions are absent)."""
+        p, lab = schema.predictions, schema.labels
+        out: dict[datetime, list[LabelledRow]] = {}
+        if not starts:
+            return out
+        with self.store.connect("reading windows' predictions and labels") as conn:
+            rows = conn.execute(
+                select(p.c.window_start, p.c.id, p.c.ts, p.c.prediction, p.c.score, lab.c.label)
+                .outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id))
+                .where(p.c.model == model, p.c.window_start.in_(list(starts)))
+                .order_by(p.c.window_start, p.c.pk)
+            )
+            loads = orjson.loads
+            for start, id_, ts, prediction, score, label in rows:
+                out.setdefault(start, []).append(
+                    LabelledRow(
+                        id_,
+                        ts,
+                        None if prediction is None else loads(prediction),
+                        score,
+                        None if label is None else loads(label),
+                    )
+                )
+        return out
+
     def save_windows(
         self, model: str, rows: Iterable[dict[str, Any]], *, cursor: int | None, now: datetime
     ) -> None:

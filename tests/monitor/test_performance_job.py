@@ -199,7 +199,7 @@ def test_split_runs_detect_exactly_what_one_pass_detects(
         for d in PerformanceRepository(store).detections(MODEL, 1000)
         if d["detector"] == "page_hinkley"
     ]
-    assert ph == detect(lambda: PageHinkley(mode="up"), errors.astype(float))
+    assert ph == detect(lambda: PageHinkley(mode="up", alpha=1.0), errors.astype(float))
 
 
 def test_a_label_waits_for_its_late_prediction(store: Store, engine: PerformanceEngine) -> None:
