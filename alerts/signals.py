@@ -13,6 +13,7 @@ failure such as row volume or quarantine rate, the column's for a column check).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -328,14 +329,15 @@ def performance_evaluation(
                 )
             )
         e = ((result.get("estimated") or {}).get("metrics") or {}).get(metric)
-        if e and e["alert"]:
+        if e and e["alert"] and _beyond_uncertainty(e):
+            num = _precise(e["sampling_error"])
             signals.append(
                 Signal(
                     ESTIMATED_PERFORMANCE,
                     metric,
                     "warning",
-                    f"estimated {metric} {_num(e['value'])} (± {_num(e['sampling_error'])}) outside "
-                    f"[{_num(e['lower_threshold'])}, {_num(e['upper_threshold'])}] before labels "
+                    f"estimated {metric} {num(e['value'])} (± {num(e['sampling_error'])}) outside "
+                    f"[{num(e['lower_threshold'])}, {num(e['upper_threshold'])}] before labels "
                     f"({coverage:.0%} labelled)",
                     e["value"],
                     e["lower_threshold"],
@@ -343,6 +345,24 @@ def performance_evaluation(
                 )
             )
     return Evaluation(model, frozenset(covers), tuple(signals), window)
+
+
+def _beyond_uncertainty(e: Mapping[str, Any]) -> bool:
+    """An estimate off its reference by more than its own stated sampling error (a band
+    without width, as a collapsed one was, never alerts)."""
+    value, reference, error = e.get("value"), e.get("reference"), e.get("sampling_error")
+    if value is None or reference is None or not error:
+        return False
+    return bool(abs(value - reference) > error)
+
+
+def _precise(error: float) -> Any:
+    """A formatter showing figures to two significant digits of ``error``, so a value and
+    bounds that differ by more than the error never print the same."""
+    if abs(error) >= 1000 or error <= 0:
+        return _num
+    digits = min(max(3, 1 - math.floor(math.log10(error))), 8)
+    return lambda x: f"{x:,.{digits}f}" if abs(x) < 1000 else _num(x)
 
 
 def detector_evaluation(
