@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import schema
 from storage.store import Store
@@ -168,25 +169,40 @@ class PerformanceRepository:
     ) -> None:
         """Upsert window performance rows and advance the labels cursor, atomically."""
         wp, c = schema.window_performance, schema.cursors
+        values = [
+            {
+                "model": model,
+                "window_start": row["start"],
+                "predictions": row["predictions"],
+                "labelled": row["labelled"],
+                "state": row["state"],
+                "realized": _json(row.get("realized")),
+                "estimated": _json(row.get("estimated")),
+                "updated_at": now,
+            }
+            for row in rows
+        ]
         with self.store.transaction("saving window performance") as conn:
-            for row in rows:
-                values = {
-                    "predictions": row["predictions"],
-                    "labelled": row["labelled"],
-                    "state": row["state"],
-                    "realized": _json(row.get("realized")),
-                    "estimated": _json(row.get("estimated")),
-                    "updated_at": now,
-                }
-                done = conn.execute(
-                    update(wp)
-                    .where(wp.c.model == model, wp.c.window_start == row["start"])
-                    .values(**values)
+            if values:  # one upsert for all the windows: no round trip per window
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                stmt = dialect.insert(wp)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[wp.c.model, wp.c.window_start],
+                        set_={
+                            name: stmt.excluded[name]
+                            for name in (
+                                "predictions",
+                                "labelled",
+                                "state",
+                                "realized",
+                                "estimated",
+                                "updated_at",
+                            )
+                        },
+                    ),
+                    values,
                 )
-                if not done.rowcount:
-                    conn.execute(
-                        wp.insert().values(model=model, window_start=row["start"], **values)
-                    )
             if cursor is not None:
                 _set_cursor(conn, c, model, cursor, now)
 
