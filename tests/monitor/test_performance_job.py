@@ -11,10 +11,10 @@ import numpy as np
 import orjson
 import pytest
 
-from monitor.concept.detectors import ADWIN, PageHinkley, detect
+from monitor.concept.detectors import ADWIN, detect
 from monitor.concept.estimate import CBPE
 from monitor.concept.performance import classification_performance
-from monitor.performance import PerformanceEngine, PerformanceSettings
+from monitor.performance import DETECTORS, PerformanceEngine, PerformanceSettings
 from storage.ingest import Checkpoint, Chunk, IngestRepository
 from storage.performance import PerformanceRepository
 from storage.store import Store
@@ -199,7 +199,7 @@ def test_split_runs_detect_exactly_what_one_pass_detects(
         for d in PerformanceRepository(store).detections(MODEL, 1000)
         if d["detector"] == "page_hinkley"
     ]
-    assert ph == detect(lambda: PageHinkley(mode="up", alpha=1.0), errors.astype(float))
+    assert ph == detect(DETECTORS["page_hinkley"], errors.astype(float))
 
 
 def test_a_label_waits_for_its_late_prediction(store: Store, engine: PerformanceEngine) -> None:

@@ -392,3 +392,14 @@ def test_fading_page_hinkley_false_alarms_on_a_stationary_error_stream() -> None
     errors = (np.random.default_rng(3).random(300_000) < 0.043).astype(float)
     assert len(detect(lambda: PageHinkley(mode="up"), errors)) >= 1
     assert detect(lambda: PageHinkley(mode="up", alpha=1.0), errors) == []
+
+
+def test_the_performance_jobs_page_hinkley_is_quiet_on_stationary_errors_at_any_rate() -> None:
+    """river's delta and threshold are in the units of the stream: on 0/1 errors their
+    false alarms grow with the variance p (1 - p), so the job uses wider ones."""
+    from monitor.performance import DETECTORS
+
+    rng = np.random.default_rng(5)
+    errors = (rng.random(400_000) < 0.3).astype(float)
+    assert len(detect(lambda: PageHinkley(mode="up", alpha=1.0), errors)) >= 3
+    assert detect(DETECTORS["page_hinkley"], errors) == []
