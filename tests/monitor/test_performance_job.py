@@ -244,3 +244,35 @@ def test_a_window_is_recomputed_once_when_it_matures_and_not_again(
     [matured] = engine.update(T0 + 6 * W).values()  # a day after the window's end
     assert matured["state"] == "complete"
     assert engine.update(T0 + 7 * W) == {}
+
+
+def test_a_backfill_of_many_windows_costs_as_many_queries_as_a_few(
+    store: Store, engine: PerformanceEngine
+) -> None:
+    """Catching up on many small windows reads and writes them in batches: the statements
+    sent for 150 windows are those sent for 3 (issue 11: one-minute windows)."""
+    from sqlalchemy import event
+
+    rng = np.random.default_rng(8)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def backfill(windows: range, prefix: str, now: datetime) -> int:
+        for w in windows:
+            scores, ys = scored(rng, 40)
+            commit(store, predictions(w, scores, prefix), "predictions", now)
+            commit(store, labels(w, ys, prefix=prefix), "labels", now)
+        statements.clear()
+        event.listen(store.engine, "before_cursor_execute", count)
+        try:
+            results = engine.update(now)
+        finally:
+            event.remove(store.engine, "before_cursor_execute", count)
+        assert len(results) == len(windows)
+        return len(statements)
+
+    few = backfill(range(3), "a", T0 + 200 * W)
+    many = backfill(range(3, 153), "b", T0 + 200 * W)
+    assert many <= few  # (the first run also inserted the labels cursor)
