@@ -17,7 +17,12 @@ its parameters, ``update(x)`` that returns the detector, the learned state in at
 ending in ``_`` (created by the first update), and the ``drift_detected`` /
 ``warning_detected`` properties. :meth:`SequentialDetector.state` gives a JSON-able dict
 and :meth:`SequentialDetector.from_state` rebuilds the detector from it, so a detector
-persisted between two runs resumes exactly where it stopped.
+persisted between two runs resumes exactly where it stopped. After a detection,
+:attr:`SequentialDetector.change` is the detector's own account of it (:class:`Change`:
+the mean before its change point and since); river has no such attribute.
+
+The base classes live in :mod:`monitor.concept.sequential`, ADWIN in
+:mod:`monitor.concept.adwin`; everything is importable from here.
 """
 
 from __future__ import annotations
