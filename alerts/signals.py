@@ -13,6 +13,7 @@ failure such as row volume or quarantine rate, the column's for a column check).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -338,14 +339,15 @@ def performance_evaluation(
                 )
             )
         e = ((result.get("estimated") or {}).get("metrics") or {}).get(metric)
-        if e and e["alert"]:
+        if e and e["alert"] and _beyond_uncertainty(e):
+            num = _precise(e["sampling_error"])
             signals.append(
                 Signal(
                     ESTIMATED_PERFORMANCE,
                     metric,
                     "warning",
-                    f"estimated {metric} {_num(e['value'])} (± {_num(e['sampling_error'])}) outside "
-                    f"[{_num(e['lower_threshold'])}, {_num(e['upper_threshold'])}] before labels "
+                    f"estimated {metric} {num(e['value'])} (± {num(e['sampling_error'])}) outside "
+                    f"[{num(e['lower_threshold'])}, {num(e['upper_threshold'])}] before labels "
                     f"({coverage:.0%} labelled)",
                     e["value"],
                     e["lower_threshold"],
@@ -355,37 +357,88 @@ def performance_evaluation(
     return Evaluation(model, frozenset(covers), tuple(signals), window)
 
 
+def _beyond_uncertainty(e: Mapping[str, Any]) -> bool:
+    """An estimate off its reference by more than its own stated sampling error (a band
+    without width, as a collapsed one was, never alerts)."""
+    value, reference, error = e.get("value"), e.get("reference"), e.get("sampling_error")
+    if value is None or reference is None or not error:
+        return False
+    return bool(abs(value - reference) > error)
+
+
+def _precise(error: float) -> Any:
+    """A formatter showing figures to two significant digits of ``error``, so a value and
+    bounds that differ by more than the error never print the same."""
+    if abs(error) >= 1000 or error <= 0:
+        return _num
+    digits = min(max(3, 1 - math.floor(math.log10(error))), 8)
+    return lambda x: f"{x:,.{digits}f}" if abs(x) < 1000 else _num(x)
+
+
 def detector_evaluation(
     model: str, detections: Sequence[Mapping[str, Any]], errors: int
 ) -> Evaluation:
     """A run of the error stream: one ``concept_drift`` signal when any detector found
-    the error rate rising (which ones, where); a run that consumed errors without such a
-    detection counts as clear. Runs without new errors say nothing."""
+    the error rising (which ones, where); a run that consumed errors without such a
+    detection counts as clear. Runs without new errors say nothing.
+
+    The figures are each detector's own: the mean error before the point where it places
+    the change and the mean since, over how many errors each; a detection whose own
+    figures do not rise is not an alarm of rising errors."""
     if not errors:
         return Evaluation(model, frozenset())
-    rising = [d for d in detections if (d.get("details") or {}).get("rising")]
+    rising = [d for d in detections if _rising(d.get("details") or {})]
     signals: tuple[Signal, ...] = ()
     if rising:
-        parts = []
-        for d in rising:
-            details = d["details"]
-            parts.append(
-                f"{d['detector']} at prediction {d['position']} "
-                f"({details.get('error_before') or 0:.1%} -> {details.get('error_after') or 0:.1%})"
-            )
-        last = rising[-1]["details"]
+        absolute = any((d["details"].get("measure") == "absolute_error") for d in rising)
         signals = (
             Signal(
                 CONCEPT_DRIFT,
                 "error_rate",
                 "warning",
-                "error rate rising: " + "; ".join(parts),
-                last.get("error_after"),
+                ("absolute error rising: " if absolute else "error rate rising: ")
+                + "; ".join(_detection_text(d) for d in rising),
+                rising[-1]["details"]["error_after"],
                 None,
-                {"detectors": sorted({d["detector"] for d in rising})},
+                {
+                    "detectors": sorted({d["detector"] for d in rising}),
+                    "error_before": rising[-1]["details"]["error_before"],
+                },
             ),
         )
     return Evaluation(model, frozenset({CONCEPT_DRIFT}), signals)
+
+
+def _rising(details: Mapping[str, Any]) -> bool:
+    before, after = details.get("error_before"), details.get("error_after")
+    return (
+        bool(details.get("rising"))
+        and before is not None
+        and after is not None
+        and (after > before)
+    )
+
+
+def _detection_text(d: Mapping[str, Any]) -> str:
+    details = d["details"]
+    absolute = details.get("measure") == "absolute_error"
+
+    def value(x: float) -> str:
+        return _fmt(x) if absolute else f"{x:.1%}"
+
+    text = f"{d['detector']} {value(details['error_before'])} -> {value(details['error_after'])}"
+    if details.get("errors_before") is not None and details.get("errors_after") is not None:
+        text += (
+            f" ({details['errors_before']:,} errors before, {details['errors_after']:,} since "
+            f"error {details.get('change_position', 0):,}; detected at error {d['position']:,}"
+        )
+        label_ts = details.get("label_ts")
+        if label_ts:
+            text += f" from labels up to {datetime.fromisoformat(label_ts):%a %d %b %H:%M}"
+        text += ")"
+    else:
+        text += f" (detected at error {d['position']:,})"
+    return text
 
 
 def source_evaluation(

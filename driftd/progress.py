@@ -91,8 +91,12 @@ def print_status(summary: dict[str, Any]) -> None:
     if outbox:
         console.print("alert messages: " + ", ".join(f"{n} {s}" for s, n in sorted(outbox.items())))
     for d in summary.get("detections", [])[-5:]:
+        details, change = d.get("details") or {}, ""
+        if details.get("error_before") is not None and details.get("error_after") is not None:
+            change = f": {details['error_before']:.1%} -> {details['error_after']:.1%}"
         console.print(
-            f"detection: {d['detector']} at error {d['position']} ({d['ts']:%Y-%m-%d %H:%M})"
+            f"detection: {d['detector']} at error {d['position']} "
+            f"(labels up to {d['ts']:%Y-%m-%d %H:%M}){change}"
         )
     for job, run in summary["jobs"].items():
         if run:

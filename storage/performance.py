@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import schema
 from storage.store import Store
@@ -134,30 +135,74 @@ class PerformanceRepository:
                 for r in rows
             ]
 
+    def windows_rows(
+        self, model: str, starts: Sequence[datetime]
+    ) -> dict[datetime, list[LabelledRow]]:
+        """The predictions with their labels of several windows in one query, by window
+        start (windows without predictions are absent)."""
+        p, lab = schema.predictions, schema.labels
+        out: dict[datetime, list[LabelledRow]] = {}
+        if not starts:
+            return out
+        with self.store.connect("reading windows' predictions and labels") as conn:
+            rows = conn.execute(
+                select(p.c.window_start, p.c.id, p.c.ts, p.c.prediction, p.c.score, lab.c.label)
+                .outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id))
+                .where(p.c.model == model, p.c.window_start.in_(list(starts)))
+                .order_by(p.c.window_start, p.c.pk)
+            )
+            loads = orjson.loads
+            for start, id_, ts, prediction, score, label in rows:
+                out.setdefault(start, []).append(
+                    LabelledRow(
+                        id_,
+                        ts,
+                        None if prediction is None else loads(prediction),
+                        score,
+                        None if label is None else loads(label),
+                    )
+                )
+        return out
+
     def save_windows(
         self, model: str, rows: Iterable[dict[str, Any]], *, cursor: int | None, now: datetime
     ) -> None:
         """Upsert window performance rows and advance the labels cursor, atomically."""
         wp, c = schema.window_performance, schema.cursors
+        values = [
+            {
+                "model": model,
+                "window_start": row["start"],
+                "predictions": row["predictions"],
+                "labelled": row["labelled"],
+                "state": row["state"],
+                "realized": _json(row.get("realized")),
+                "estimated": _json(row.get("estimated")),
+                "updated_at": now,
+            }
+            for row in rows
+        ]
         with self.store.transaction("saving window performance") as conn:
-            for row in rows:
-                values = {
-                    "predictions": row["predictions"],
-                    "labelled": row["labelled"],
-                    "state": row["state"],
-                    "realized": _json(row.get("realized")),
-                    "estimated": _json(row.get("estimated")),
-                    "updated_at": now,
-                }
-                done = conn.execute(
-                    update(wp)
-                    .where(wp.c.model == model, wp.c.window_start == row["start"])
-                    .values(**values)
+            if values:  # one upsert for all the windows: no round trip per window
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                stmt = dialect.insert(wp)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[wp.c.model, wp.c.window_start],
+                        set_={
+                            name: stmt.excluded[name]
+                            for name in (
+                                "predictions",
+                                "labelled",
+                                "state",
+                                "realized",
+                                "estimated",
+                                "updated_at",
+                            )
+                        },
+                    ),
+                    values,
                 )
-                if not done.rowcount:
-                    conn.execute(
-                        wp.insert().values(model=model, window_start=row["start"], **values)
-                    )
             if cursor is not None:
                 _set_cursor(conn, c, model, cursor, now)
 

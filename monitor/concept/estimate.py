@@ -27,9 +27,14 @@ Each estimate carries
   ``n``, the per-row value's error times ``n``. It is the spread of the realized metric
   of a window of ``n`` rows like the reference, so it bounds how far the realized value
   of an unshifted window strays from its estimate;
+  but never below the metric's own standard error at the window (:func:`own_errors`,
+  from the calibrated probabilities, at least about one row's worth): a reference on
+  which a near-perfect model never erred has zero spread across chunks, which would
+  collapse the bands to a point and alert on rounding;
 - alert thresholds: reference-chunk mean +- 3 sampling errors (NannyML's default
   ``StandardDeviationThreshold``, for windows of the window's size rather than the
-  chunk's), clipped to the metric's range; ``alert`` when the estimate falls outside.
+  chunk's), clipped to the metric's range; ``alert`` when the estimate falls outside,
+  which with the floor is never closer to the reference mean than 3 sampling errors.
 
 CBPE assumes the calibrated scores stay right, i.e. that P(y | x) does not change: it
 tracks the effect of covariate shift on performance, not concept drift. Under a concept
@@ -269,13 +274,15 @@ class CBPE:
             self.cost,
         )
         values["roc_auc"] = expected_roc_auc(s, p)
+        own = own_errors(s, p, pred, self.cost)
         metrics = {}
         for name in self.reference_mean_:
             scale = math.sqrt(self.chunk_size_ / n) if n else math.nan
             per_row = name in COUNT_METRICS or name == "cost"
             unit = float(n) if per_row else 1.0
             value = values[name] * unit
-            error = self.reference_std_[name] * scale * unit
+            # never below the metric's own standard error at this window (see own_errors)
+            error = max(self.reference_std_[name] * scale, own.get(name, 0.0)) * unit
             centre = self.reference_mean_[name] * unit
             lower, upper = centre - THRESHOLD_STDS * error, centre + THRESHOLD_STDS * error
             if name != "cost":
@@ -348,6 +355,76 @@ class CBPE:
         return est
 
 
+def own_errors(
+    scores: FloatArray,
+    probabilities: FloatArray,
+    predicted: npt.NDArray[np.bool_],
+    cost: Mapping[str, float] | None = None,
+) -> dict[str, float]:
+    """The standard error of each metric's realized value in a window of these rows
+    (per row for counts and cost), given the calibrated probability of each row.
+
+    The realized confusion cells are sums of independent Bernoulli variables, so
+    ``Var(TP) = sum p (1 - p)`` over the predicted positives and ``Var(FN)`` the same over
+    the predicted negatives; ratios take the delta method, ROC AUC DeLong's variance with
+    each row counted as positive with weight ``p`` and negative with ``1 - p``. To each
+    variance one row's worth is added (four rows at one half, as Agresti and Coull's
+    "plus four"), so the error of a perfect estimate over ``m`` rows is about ``1 / m``
+    instead of zero: a difference the window cannot resolve."""
+    n = probabilities.size
+    if n == 0:
+        return {}
+    p = probabilities
+    var_p = p * (1.0 - p)
+    pos, neg = p[predicted], p[~predicted]
+    tp, npp = float(pos.sum()), float(pos.size)
+    fn = float(neg.sum())
+    v_tp, v_fn = float(var_p[predicted].sum()) + 1.0, float(var_p[~predicted].sum()) + 1.0
+
+    def ratio(d_tp: float, d_fn: float) -> float:
+        return math.sqrt(d_tp * d_tp * v_tp + d_fn * d_fn * v_fn)
+
+    positives = tp + fn
+    out = {
+        "accuracy": math.sqrt(v_tp + v_fn) / n,  # TP + TN = TP + (n - Npp - FN)
+        "precision": math.sqrt(v_tp) / npp if npp else math.nan,
+        # recall = TP / (TP + FN); F1 = 2 TP / (TP + Npp + FN)
+        "recall": ratio(fn / positives**2, -tp / positives**2) if positives > 0 else math.nan,
+    }
+    d = tp + npp + fn
+    out["f1"] = ratio(2.0 * (npp + fn) / d**2, -2.0 * tp / d**2) if d > 0 else math.nan
+    for cell, v in (("tp", v_tp), ("fp", v_tp), ("fn", v_fn), ("tn", v_fn)):
+        out[cell] = math.sqrt(v) / n
+    if cost is not None:
+        c = {k: cost.get(k, 0.0) for k in ("tp", "fp", "fn", "tn")}
+        out["cost"] = ratio(c["tp"] - c["fp"], c["fn"] - c["tn"]) / n
+    negatives = n - positives
+    if positives > 0 and negatives > 0:
+        out["roc_auc"] = math.sqrt(_auc_variance(scores, p) + 1.0 / (positives * negatives))
+    return out
+
+
+def _auc_variance(scores: FloatArray, p: FloatArray) -> float:
+    """DeLong's variance of the ROC AUC with fractional class membership: a row is a
+    positive of weight ``p`` and a negative of weight ``1 - p``."""
+    order = np.argsort(scores, kind="stable")
+    s, w_pos = scores[order], p[order]
+    w_neg = 1.0 - w_pos
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    group = np.cumsum(np.r_[False, s[1:] != s[:-1]])
+    pos_g, neg_g = np.add.reduceat(w_pos, starts), np.add.reduceat(w_neg, starts)
+    n_pos, n_neg = pos_g.sum(), neg_g.sum()
+    neg_below = np.cumsum(neg_g) - neg_g  # negatives scored lower than the group
+    pos_above = n_pos - np.cumsum(pos_g)
+    v10 = ((neg_below + neg_g / 2) / n_neg)[group]  # each positive's share of negatives below
+    v01 = ((pos_above + pos_g / 2) / n_pos)[group]
+    a10 = float(np.sum(w_pos * v10) / n_pos)
+    a01 = float(np.sum(w_neg * v01) / n_neg)
+    return float(
+        np.sum(w_pos * (v10 - a10) ** 2) / n_pos**2 + np.sum(w_neg * (v01 - a01) ** 2) / n_neg**2
+    )
+
+
 def _scores(values: npt.ArrayLike, what: str) -> FloatArray:
     s = np.asarray(values, dtype=np.float64)
     if s.ndim != 1:
@@ -370,4 +447,5 @@ __all__ = [
     "Estimate",
     "EstimatedMetric",
     "expected_roc_auc",
+    "own_errors",
 ]

@@ -39,20 +39,27 @@ way that both matters (``tolerance``) and is not just the noise of a small windo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtri
-from scipy.stats import rankdata
 
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
+from monitor.concept.intervals import (
+    BoolArray,
+    FloatArray,
+    Ranked,
+    Statistic,
+    bootstrap_intervals,
+    delong_roc_auc,
+    point_value,
+    safe_ratio,
+    wilson_interval,
+    z_value,
+)
 
 BOOTSTRAP_RESAMPLES = 200
-_BLOCK_CELLS = 2_000_000  # resamples x rows materialised at once
 
 # metrics where a lower value is better; all others are higher-is-better
 LOWER_IS_BETTER = frozenset({"log_loss", "fnr", "fpr", "mae", "rmse", "mape"})
@@ -72,13 +79,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def z_value(confidence: float) -> float:
-    """The two-sided normal quantile of ``confidence`` (1.96 for 0.95)."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    return float(ndtri(0.5 + confidence / 2))
 
 
 @dataclass(frozen=True)
@@ -154,124 +154,6 @@ class Degradation:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = jsonable(self)
         return out
-
-
-def wilson_interval(
-    successes: float, trials: float, confidence: float = 0.95
-) -> tuple[float, float]:
-    """Wilson score interval of ``successes`` out of ``trials`` (NaN, NaN for no trials)."""
-    z = z_value(confidence)
-    if trials <= 0:
-        return math.nan, math.nan
-    p = successes / trials
-    z2n = z * z / trials
-    centre = (p + z2n / 2) / (1 + z2n)
-    half = z * math.sqrt(p * (1 - p) / trials + z2n / (4 * trials)) / (1 + z2n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def delong_roc_auc(positive: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float, float]:
-    """ROC AUC and its DeLong variance (DeLong, DeLong and Clarke-Pearson 1988, with the
-    midrank computation of Sun and Xu 2014). NaN, NaN without both classes."""
-    pos = np.asarray(positive, dtype=bool)
-    s = np.asarray(scores, dtype=np.float64)
-    x, y = s[pos], s[~pos]
-    m, k = x.size, y.size
-    if m == 0 or k == 0:
-        return math.nan, math.nan
-    ranks = rankdata(np.concatenate([x, y]))
-    # share of negatives below each positive, and of positives above each negative
-    v10 = (ranks[:m] - rankdata(x)) / k
-    v01 = 1.0 - (ranks[m:] - rankdata(y)) / m
-    auc = float(v10.mean())
-    if m < 2 or k < 2:
-        return auc, math.nan
-    return auc, float(v10.var(ddof=1) / m + v01.var(ddof=1) / k)
-
-
-# --- bootstrap over multiplicity weights ------------------------------------------------
-
-
-def _resample_weights(n: int, resamples: int, seed: int) -> Iterator[FloatArray]:
-    """Blocks of bootstrap multiplicities, shape (block, n); each row sums to n. Row ``r``
-    counts the draws of ``rng.integers(0, n, size=(resamples, n))[r]``."""
-    rng = np.random.default_rng(seed)
-    rows = max(1, _BLOCK_CELLS // max(n, 1))
-    for start in range(0, resamples, rows):
-        idx = rng.integers(0, n, size=(min(rows, resamples - start), n))
-        w = np.empty(idx.shape)
-        for r, draws in enumerate(idx):  # one bincount per row: cache-friendlier
-            w[r] = np.bincount(draws, minlength=n)
-        yield w
-
-
-Statistic = Callable[[FloatArray], FloatArray]  # weights (b, n) -> values (b,)
-
-
-def _bootstrap(
-    stats: Mapping[str, Statistic], n: int, confidence: float, resamples: int, seed: int
-) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of every statistic over the same seeded resamples."""
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples!r}")
-    values: dict[str, list[FloatArray]] = {name: [] for name in stats}
-    for w in _resample_weights(n, resamples, seed):
-        for name, fn in stats.items():
-            values[name].append(fn(w))
-    alpha = 1 - confidence
-    out = {}
-    for name, parts in values.items():
-        v = np.concatenate(parts)
-        v = v[~np.isnan(v)]
-        if v.size == 0:
-            out[name] = (math.nan, math.nan)
-        else:
-            lo, hi = np.quantile(v, [alpha / 2, 1 - alpha / 2])
-            out[name] = (float(lo), float(hi))
-    return out
-
-
-def _point(fn: Statistic, n: int) -> float:
-    return float(fn(np.ones((1, n)))[0])
-
-
-def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-
-
-class _Ranked:
-    """One class's scores sorted once (descending) and cut into groups of tied scores,
-    so weighted ROC AUC and average precision of any resample are cumulative sums."""
-
-    def __init__(self, positive: BoolArray, scores: FloatArray) -> None:
-        order = np.argsort(-scores, kind="stable")
-        s = scores[order]
-        # rows already in descending order (the binary path sorts them) need no gather
-        self.order = None if np.array_equal(order, np.arange(order.size)) else order
-        self.positive = positive[order].astype(np.float64)
-        self.starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-
-    def _groups(self, w: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Weighted positives and all rows per tied group, best scores first."""
-        ws = w if self.order is None else w[:, self.order]
-        pos = np.add.reduceat(ws * self.positive, self.starts, axis=1)
-        return pos, np.add.reduceat(ws, self.starts, axis=1)
-
-    def roc_auc(self, w: FloatArray) -> FloatArray:
-        pos, rows = self._groups(w)
-        neg = rows - pos
-        n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
-        below = n_neg[:, None] - np.cumsum(neg, axis=1)  # negatives scored lower
-        return _ratio((pos * (below + neg / 2)).sum(axis=1), n_pos * n_neg)
-
-    def average_precision(self, w: FloatArray) -> FloatArray:
-        """scikit-learn's: the sum over distinct thresholds of recall gained times the
-        precision there. Weights are counts, so a group with positives has rows >= 1."""
-        pos, rows = self._groups(w)
-        tps = np.cumsum(pos, axis=1)
-        precision_gain = pos * tps / np.maximum(np.cumsum(rows, axis=1), 1.0)
-        return _ratio(precision_gain.sum(axis=1), tps[:, -1])
 
 
 # --- classification ---------------------------------------------------------------------
@@ -376,14 +258,14 @@ def _binary(
     proportion("recall", tp, tp + fn)
     ind_tp, ind_err = (truth & pred).astype(float), (truth != pred).astype(float)
     stats: dict[str, Statistic] = {
-        "f1": lambda w: _ratio(2 * (w @ ind_tp), 2 * (w @ ind_tp) + w @ ind_err)
+        "f1": lambda w: safe_ratio(2 * (w @ ind_tp), 2 * (w @ ind_tp) + w @ ind_err)
     }
     if s is not None:
         auc, var = delong_roc_auc(truth, s)
         half = z * math.sqrt(var) if not math.isnan(var) else math.nan
         lo, hi = max(0.0, auc - half), min(1.0, auc + half)
         metrics["roc_auc"] = Metric("roc_auc", auc, lo, hi, "delong", n)
-        ranked = _Ranked(truth, s)
+        ranked = Ranked(truth, s)
         eps = np.finfo(np.float64).eps
         loss = -np.log(np.clip(np.where(truth, s, 1.0 - s), eps, 1 - eps))
         stats["average_precision"] = ranked.average_precision
@@ -412,10 +294,10 @@ def _add_bootstrap(
     resamples: int,
     seed: int,
 ) -> None:
-    intervals = _bootstrap(stats, n, confidence, resamples, seed)
+    intervals = bootstrap_intervals(stats, n, confidence, resamples, seed)
     for name, fn in stats.items():
         lo, hi = intervals[name]
-        metrics[name] = Metric(name, _point(fn, n), lo, hi, "bootstrap", n)
+        metrics[name] = Metric(name, point_value(fn, n), lo, hi, "bootstrap", n)
 
 
 def _multiclass(
@@ -455,12 +337,12 @@ def _multiclass(
     lo, hi = wilson_interval(correct, n, confidence)
     metrics = {"accuracy": Metric("accuracy", correct / n, lo, hi, "wilson", n)}
     stats: dict[str, Statistic] = {
-        "precision": macro(lambda tp, t, p: _ratio(tp, p)),
-        "recall": macro(lambda tp, t, p: _ratio(tp, t)),
-        "f1": macro(lambda tp, t, p: _ratio(2 * tp, t + p)),
+        "precision": macro(lambda tp, t, p: safe_ratio(tp, p)),
+        "recall": macro(lambda tp, t, p: safe_ratio(tp, t)),
+        "f1": macro(lambda tp, t, p: safe_ratio(2 * tp, t + p)),
     }
     if s is not None:
-        ranked = [_Ranked(ti == c, s[:, c]) for c in range(k)]
+        ranked = [Ranked(ti == c, s[:, c]) for c in range(k)]
         both = [c for c in range(k) if 0 < np.sum(ti == c) < n]
         with_pos = [c for c in range(k) if np.any(ti == c)]
         eps = np.finfo(np.float64).eps
@@ -521,7 +403,7 @@ def regression_performance(
 
     def r2(w: FloatArray) -> FloatArray:
         sst = w @ yc2 - (w @ yc) ** 2 / n
-        return 1.0 - _ratio(w @ sq, np.where(sst > 1e-12 * (w @ yc2), sst, 0.0))
+        return 1.0 - safe_ratio(w @ sq, np.where(sst > 1e-12 * (w @ yc2), sst, 0.0))
 
     stats: dict[str, Statistic] = {
         "mae": lambda w: (w @ err) / n,

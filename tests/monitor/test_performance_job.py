@@ -11,10 +11,10 @@ import numpy as np
 import orjson
 import pytest
 
-from monitor.concept.detectors import ADWIN, PageHinkley, detect
+from monitor.concept.detectors import ADWIN, detect
 from monitor.concept.estimate import CBPE
 from monitor.concept.performance import classification_performance
-from monitor.performance import PerformanceEngine, PerformanceSettings
+from monitor.performance import DETECTORS, PerformanceEngine, PerformanceSettings
 from storage.ingest import Checkpoint, Chunk, IngestRepository
 from storage.performance import PerformanceRepository
 from storage.store import Store
@@ -199,7 +199,7 @@ def test_split_runs_detect_exactly_what_one_pass_detects(
         for d in PerformanceRepository(store).detections(MODEL, 1000)
         if d["detector"] == "page_hinkley"
     ]
-    assert ph == detect(lambda: PageHinkley(mode="up"), errors.astype(float))
+    assert ph == detect(DETECTORS["page_hinkley"], errors.astype(float))
 
 
 def test_a_label_waits_for_its_late_prediction(store: Store, engine: PerformanceEngine) -> None:
@@ -244,3 +244,35 @@ def test_a_window_is_recomputed_once_when_it_matures_and_not_again(
     [matured] = engine.update(T0 + 6 * W).values()  # a day after the window's end
     assert matured["state"] == "complete"
     assert engine.update(T0 + 7 * W) == {}
+
+
+def test_a_backfill_of_many_windows_costs_as_many_queries_as_a_few(
+    store: Store, engine: PerformanceEngine
+) -> None:
+    """Catching up on many small windows reads and writes them in batches: the statements
+    sent for 150 windows are those sent for 3 (issue 11: one-minute windows)."""
+    from sqlalchemy import event
+
+    rng = np.random.default_rng(8)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def backfill(windows: range, prefix: str, now: datetime) -> int:
+        for w in windows:
+            scores, ys = scored(rng, 40)
+            commit(store, predictions(w, scores, prefix), "predictions", now)
+            commit(store, labels(w, ys, prefix=prefix), "labels", now)
+        statements.clear()
+        event.listen(store.engine, "before_cursor_execute", count)
+        try:
+            results = engine.update(now)
+        finally:
+            event.remove(store.engine, "before_cursor_execute", count)
+        assert len(results) == len(windows)
+        return len(statements)
+
+    few = backfill(range(3), "a", T0 + 200 * W)
+    many = backfill(range(3, 153), "b", T0 + 200 * W)
+    assert many <= few  # (the first run also inserted the labels cursor)

@@ -19,6 +19,7 @@ from monitor.concept.detectors import (
     ADWIN,
     DDM,
     HDDMA,
+    Change,
     PageHinkley,
     SequentialDetector,
     detect,
@@ -110,6 +111,14 @@ CASES: list[tuple[str, Callable[[], Any], Callable[[], SequentialDetector], list
         range(2),
     ),
     (
+        # the performance job's setting: no fading (see PageHinkley's docstring)
+        "PageHinkley up, no fading",
+        lambda: drift.PageHinkley(mode="up", alpha=1.0),
+        lambda: PageHinkley(mode="up", alpha=1.0),
+        REAL_KINDS + BINARY_KINDS,
+        range(2),
+    ),
+    (
         "PageHinkley down",
         lambda: drift.PageHinkley(
             mode="down", threshold=20.0, alpha=0.99, delta=0.1, min_instances=5
@@ -125,16 +134,18 @@ def stream(seed: int, kind: str) -> np.ndarray:
     return bernoulli(seed, kind) if kind in BINARY_KINDS else real(seed, kind)
 
 
-def trace(detector: Any, values: np.ndarray) -> tuple[list[int], list[int]]:
-    """Positions of the drifts and of the warnings (river's and ours alike)."""
-    drifts, warnings = [], []
+def trace(detector: Any, values: np.ndarray) -> tuple[list[int], list[int], list[Any]]:
+    """Positions of the drifts and of the warnings (river's and ours alike), and our
+    detectors' account of each change."""
+    drifts, warnings, changes = [], [], []
     for i, x in enumerate(values.tolist()):
         detector.update(x)
         if detector.drift_detected:
             drifts.append(i)
+            changes.append(getattr(detector, "change", None))
         if getattr(detector, "warning_detected", False):
             warnings.append(i)
-    return drifts, warnings
+    return drifts, warnings, changes
 
 
 @pytest.mark.parametrize(
@@ -150,8 +161,8 @@ def test_same_detections_as_river(
     detections = 0
     for seed, kind in itertools.product(seeds, kinds):
         values = stream(seed, kind)
-        expected = trace(reference(), values)
-        assert trace(ours(), values) == expected, (name, kind, seed)
+        expected = trace(reference(), values)[:2]
+        assert trace(ours(), values)[:2] == expected, (name, kind, seed)
         assert detect(ours, values) == expected[0]
         detections += len(expected[0])
     assert detections > 0  # the streams exercise the detection and reset paths
@@ -271,13 +282,16 @@ def test_persisted_detector_resumes_exactly(
     detector: SequentialDetector = factory()
     drifts: list[int] = []
     warnings: list[int] = []
+    changes: list[Change | None] = []
     for start, stop in itertools.pairwise([*splits, N]):
         saved = json.dumps(detector.state(), allow_nan=False)
         detector = SequentialDetector.from_state(json.loads(saved))
         part = trace(detector, values[start:stop])
         drifts += [start + i for i in part[0]]
         warnings += [start + i for i in part[1]]
-    assert (drifts, warnings) == expected
+        changes += part[2]
+    assert (drifts, warnings) == expected[:2]
+    assert changes == expected[2]  # the same account of every change
     assert detector.state() == whole.state()
 
 
@@ -296,6 +310,7 @@ def test_state_format() -> None:
         "p": 0.25,
         "p_min": None,
         "s_min": None,
+        "n_min": 0,
         "warning_detected": False,
         "drift_detected": False,
     }
@@ -330,3 +345,61 @@ def test_flags_before_any_update() -> None:
     assert not DDM().drift_detected and not DDM().warning_detected
     assert ADWIN().width == 0 and ADWIN().estimation == 0.0
     assert detect(PageHinkley, []) == []
+
+
+# (detector, stream): the first detection of each says the rate went 0.1 -> 0.3 (abrupt),
+# 0.4 -> 0.1 (falling) or 0 -> 0.5 (mean shift), from around the middle of the stream
+CHANGES: list[tuple[Callable[[], SequentialDetector], str, float, float]] = [
+    (HDDMA, "abrupt", 0.1, 0.3),
+    (lambda: HDDMA(two_sided_test=True), "falling", 0.4, 0.1),
+    (ADWIN, "abrupt", 0.1, 0.3),
+    (ADWIN, "falling", 0.4, 0.1),
+    (ADWIN, "mean shift", 0.0, 0.5),
+    (lambda: PageHinkley(mode="up", alpha=1.0), "abrupt", 0.1, 0.3),
+    (lambda: PageHinkley(mode="down", alpha=1.0, threshold=20.0), "falling", 0.4, 0.1),
+    (lambda: PageHinkley(alpha=1.0), "mean shift", 0.0, 0.5),
+]
+
+
+@pytest.mark.parametrize(("factory", "kind", "before", "after"), CHANGES)
+def test_change_is_the_detectors_own_before_and_after(
+    factory: Callable[[], SequentialDetector], kind: str, before: float, after: float
+) -> None:
+    values = stream(0, kind)
+    detector = factory()
+    i = next((i for i, x in enumerate(values.tolist()) if detector.update(x).drift_detected), -1)
+    assert i >= 0, "no detection"
+    change = detector.change
+    assert change is not None and change.rising == (after > before)
+    assert change.n_before + change.n_after <= i + 1
+    # the means are those of the values either side of the detector's change point
+    start = i + 1 - change.n_after
+    assert change.after == pytest.approx(values[start : i + 1].mean())
+    if not isinstance(detector, ADWIN):  # ADWIN's older part is what it dropped
+        assert change.n_before == start
+        assert change.before == pytest.approx(values[:start].mean())
+    # a quick detection places the change roughly: the part after it mixes in old values
+    # (ADWIN keeps the newest part of its window, older values included)
+    assert abs(change.before - before) < 0.1
+    assert (change.after - change.before) / (after - before) > 0.1
+    assert not detector.update(0.0).drift_detected and detector.change is None
+
+
+def test_fading_page_hinkley_false_alarms_on_a_stationary_error_stream() -> None:
+    """Why the performance job runs Page-Hinkley without fading: river's alpha=0.9999 pulls
+    the sum back towards -delta/(1 - alpha) while its minimum stays put, so on a long
+    stationary 0/1 stream the return from a low excursion reads as an increase."""
+    errors = (np.random.default_rng(3).random(300_000) < 0.043).astype(float)
+    assert len(detect(lambda: PageHinkley(mode="up"), errors)) >= 1
+    assert detect(lambda: PageHinkley(mode="up", alpha=1.0), errors) == []
+
+
+def test_the_performance_jobs_page_hinkley_is_quiet_on_stationary_errors_at_any_rate() -> None:
+    """river's delta and threshold are in the units of the stream: on 0/1 errors their
+    false alarms grow with the variance p (1 - p), so the job uses wider ones."""
+    from monitor.performance import DETECTORS
+
+    rng = np.random.default_rng(5)
+    errors = (rng.random(400_000) < 0.3).astype(float)
+    assert len(detect(lambda: PageHinkley(mode="up", alpha=1.0), errors)) >= 3
+    assert detect(DETECTORS["page_hinkley"], errors) == []

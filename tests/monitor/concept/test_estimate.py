@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from monitor.concept.estimate import CBPE, DEFAULT_METRICS, expected_roc_auc
+from monitor.concept.estimate import CBPE, DEFAULT_METRICS, expected_roc_auc, own_errors
 
 BETA = np.array([3.0, -2.0, 1.5, 1.0])  # reference ROC AUC about 0.95
 INTERCEPT = -0.5
@@ -198,13 +200,60 @@ def test_sampling_error_and_thresholds_scale_with_window_size(fitted: CBPE) -> N
     scores = np.linspace(0.01, 0.99, 4 * WINDOW)
     big, small = fitted.estimate(scores), fitted.estimate(scores[::4])
     for name in ("roc_auc", "accuracy", "f1"):
-        assert big[name].sampling_error == pytest.approx(small[name].sampling_error / 2)
-        assert small[name].sampling_error == pytest.approx(fitted.reference_std_[name])
-        assert small[name].lower_threshold == pytest.approx(
-            max(0.0, fitted.reference_mean_[name] - 3 * fitted.reference_std_[name])
-        )
+        # the reference chunks' spread, scaled to the window, floored by the window's own
+        for est, rows in ((big, 4 * WINDOW), (small, WINDOW)):
+            spread = fitted.reference_std_[name] * math.sqrt(WINDOW / rows)
+            x = scores if rows > WINDOW else scores[::4]
+            own = own_errors(x, fitted.calibrate(x), x >= 0.5)[name]
+            assert est[name].sampling_error == pytest.approx(max(spread, own))
+            centre = fitted.reference_mean_[name]
+            assert est[name].lower_threshold == pytest.approx(
+                max(0.0, centre - 3 * est[name].sampling_error)
+            )
+        assert big[name].sampling_error == pytest.approx(small[name].sampling_error / 2, rel=0.02)
     # counts grow with n: the error of a total grows as sqrt(n)
-    assert big["tp"].sampling_error == pytest.approx(2 * small["tp"].sampling_error)
+    assert big["tp"].sampling_error == pytest.approx(2 * small["tp"].sampling_error, rel=0.02)
+
+
+def near_perfect(rng: np.random.Generator, n: int, spread: float = 1.0) -> tuple[Any, Any]:
+    """Scores of a model that ranks every row right (the label is x > 0.8); ``spread``
+    below 1 crowds the rows near the boundary, where the calibrated scores are unsure."""
+    x = rng.normal(0.8, spread, n) if spread != 1.0 else rng.normal(size=n)
+    return 1.0 / (1.0 + np.exp(-12.0 * (x - 0.8))), (x > 0.8).astype(int)
+
+
+def test_near_perfect_model_bands_do_not_collapse() -> None:
+    """Issue 10, defect 11: every reference chunk scored a perfect 1, so the chunks'
+    spread is 0; the bands stay as wide as the window's own error, and reference-like
+    windows raise no alert (before: [1, 1] bands and alerts on rounding)."""
+    rng = np.random.default_rng(0)
+    cbpe = CBPE().fit(*near_perfect(rng, 10_000))
+    assert cbpe.reference_std_["roc_auc"] == 0.0 and cbpe.reference_mean_["roc_auc"] == 1.0
+    alerts = []
+    for _ in range(100):
+        est = cbpe.estimate(near_perfect(rng, 600)[0])
+        for name, m in est.metrics.items():
+            assert m.sampling_error > 0, name
+            assert m.lower_threshold < m.upper_threshold or m.upper_threshold == m.reference
+            if m.alert:
+                assert abs(m.value - m.reference) > 3 * m.sampling_error
+        alerts += est.alerts
+    assert alerts == []
+
+
+def test_near_perfect_model_still_alerts_on_a_drop_beyond_the_uncertainty() -> None:
+    """The same collapsed reference (every chunk a perfect 1); the scores taken as they
+    are (an isotonic calibrator of a perfectly separated reference is a 0/1 step, blind
+    to rows crowding the boundary), so a window of unsure scores estimates a real drop."""
+    rng = np.random.default_rng(1)
+    cbpe = CBPE(calibration="none").fit(*near_perfect(rng, 10_000))
+    assert cbpe.reference_std_["roc_auc"] == 0.0
+    scores, _ = near_perfect(rng, 600, spread=0.1)  # every row close to the boundary
+    est = cbpe.estimate(scores)
+    for name in ("roc_auc", "accuracy"):
+        m = est[name]
+        assert m.alert and m.value < m.lower_threshold
+        assert m.reference - m.value > 3 * m.sampling_error
 
 
 # -- thresholds and alerts ---------------------------------------------------------------
@@ -359,3 +408,34 @@ def test_bad_inputs(setup: Setup, fitted: CBPE) -> None:
         CBPE().fit(setup.ref_scores, np.zeros_like(setup.ref_labels))
     with pytest.raises(ValueError, match="NaN"):
         fitted.estimate([0.2, math.nan])
+
+
+def test_estimated_performance_alert_fires_only_past_its_stated_uncertainty() -> None:
+    """The alert rule on the stored estimate (alerts.signals.performance_evaluation): the
+    near-perfect model's reference-like windows say nothing; the crowded window alerts
+    with a message whose value and bounds print apart."""
+    from alerts.signals import ESTIMATED_PERFORMANCE, performance_evaluation
+
+    rng = np.random.default_rng(2)
+    reference = near_perfect(rng, 10_000)
+
+    def signals(cbpe: CBPE, scores: np.ndarray) -> list[Any]:
+        result = {
+            "start": "2026-11-02T00:00:00+00:00",
+            "coverage": 0.0,
+            "state": "pending",
+            "labelled": 0,
+            "estimated": cbpe.estimate(scores).to_dict(),
+        }
+        evaluation = performance_evaluation("m", result, ["roc_auc", "accuracy"])
+        return [s for s in evaluation.signals if s.rule == ESTIMATED_PERFORMANCE]
+
+    isotonic = CBPE().fit(*reference)
+    assert all(signals(isotonic, near_perfect(rng, 600)[0]) == [] for _ in range(50))
+    [auc, accuracy] = signals(
+        CBPE(calibration="none").fit(*reference), near_perfect(rng, 600, 0.1)[0]
+    )
+    value, error, lower, upper = (
+        float(x.replace(",", "")) for x in re.findall(r"[\d.,]+\d", auc.summary)[:4]
+    )
+    assert value < lower < upper and lower - value > error > 0
