@@ -1,4 +1,4 @@
-"""Logging set-up for the CLI (``logging.config.dictConfig``), with secrets redacted.
+"""Logging set-up for the CLI, with secrets redacted.
 
 Libraries log what they send (slack-sdk logs request bodies at DEBUG, and the full
 incoming-webhook URL, which is itself a secret). :func:`protect` registers secret values;
@@ -10,7 +10,7 @@ data (a quarantined line can hold anything, a token pasted into a log included).
 from __future__ import annotations
 
 import logging
-import logging.config
+import sys
 import threading
 
 REDACTED = "[redacted]"
@@ -57,32 +57,27 @@ def redact(text: str) -> str:
     return SecretFilter().redact(text)
 
 
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+DATEFMT = "%Y-%m-%dT%H:%M:%S%z"
+
+
 def setup_logging(level: str = "INFO") -> None:
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "disable_existing_loggers": False,
-            "filters": {"secrets": {"()": SecretFilter}},
-            "formatters": {
-                "plain": {
-                    "format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                    "datefmt": "%Y-%m-%dT%H:%M:%S%z",
-                }
-            },
-            "handlers": {
-                "stderr": {
-                    "class": "logging.StreamHandler",
-                    "formatter": "plain",
-                    "stream": "ext://sys.stderr",
-                    "filters": ["secrets"],
-                }
-            },
-            "loggers": {
-                # third-party chatter stays at WARNING unless asked for
-                "apscheduler": {"level": "WARNING" if level != "DEBUG" else "DEBUG"},
-                "alembic": {"level": "WARNING"},
-                "sqlalchemy": {"level": "WARNING"},
-            },
-            "root": {"handlers": ["stderr"], "level": level},
-        }
-    )
+    """One stderr handler on the root logger, secrets redacted; third-party chatter at
+    WARNING unless ``level`` is DEBUG.
+
+    Not ``logging.config.dictConfig``: it closes every handler that exists, other
+    owners' included, and absl's (imported with TensorFlow) closes the stream it was
+    given, which may be a stream its owner still uses (a test runner's capture, the
+    stderr of an embedding program). Handlers taken off the root are left open.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
+    handler.addFilter(SecretFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel("DEBUG" if level == "DEBUG" else "WARNING")
