@@ -13,8 +13,9 @@ retrain:
   cooldown: 1d
   min_new_labels: 1000
   lookback: 30d              # production rows the training set may take
+  test_window: 1d            # the final test window (the latest matured rows), touched once
   trainer: {kind: sklearn, seed: 0, max_epochs: 50}
-  gates: {metric: roc_auc, min_delta: 0.0, slices: [country]}
+  gates: {metric: roc_auc, min_delta: 0.0, slices: [country], cost: true}
 registry:
   tracking_uri: null         # default sqlite:///<workspace>/mlflow.db
   name: null                 # default model.name
@@ -106,15 +107,13 @@ class TrainerConfig(_Section):
 
 
 class GatesConfig(_Section):
-    metric: str = "roc_auc"
+    metric: Literal["roc_auc", "accuracy", "recall"] = "roc_auc"  # the primary metric
     min_value: float | None = None  # the candidate's metric must reach this
     min_delta: float = 0.0  # and beat the champion's by this much (paired test)
     baseline_margin: float = Field(0.0, ge=0)  # and beat a trivial baseline by this much
     slices: list[str] = []  # columns whose every value must not regress
     slice_tolerance: float = Field(0.02, ge=0)
-    cost: bool = False  # also require an expected cost (performance.cost) no higher
-
-    _metric = field_validator("metric")(lambda cls, v: _metric(v))
+    cost: bool = True  # also require a cost at the serving threshold no higher
 
 
 class RetrainConfig(_Section):
@@ -123,10 +122,13 @@ class RetrainConfig(_Section):
     cooldown: timedelta = timedelta(days=1)
     min_new_labels: int = Field(1000, ge=0)
     lookback: timedelta = timedelta(days=30)
+    test_window: timedelta = timedelta(days=1)  # the final test: the latest matured rows
     trainer: TrainerConfig = TrainerConfig()
     gates: GatesConfig = GatesConfig()
 
-    _parse = field_validator("cooldown", "lookback", mode="before")(lambda cls, v: _duration(v))
+    _parse = field_validator("cooldown", "lookback", "test_window", mode="before")(
+        lambda cls, v: _duration(v)
+    )
 
     def policy(self) -> Policy:
         """The trigger policy :func:`retrain.triggers.decide` applies."""

@@ -10,3 +10,10 @@
 
 TensorFlow is imported only by :mod:`retrain.trainers.keras` and :mod:`retrain.export`.
 """
+
+import os as _os
+
+# TensorFlow's C++ start-up notes (oneDNN, CPU features) are not the operator's business;
+# set before any trainer or model flavor imports TensorFlow; an environment that sets the
+# level keeps its own
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
