@@ -57,6 +57,15 @@ alerts:
 schedule:
   ingest: {{interval: 1m}}
   statistics: {{interval: 5m}}
+retrain:
+  mode: auto             # the demo trains on its own; a new install only suggests
+  triggers:
+    drift_windows: null  # drift alone does not retrain here ...
+    realized_below: {{roc_auc: 0.8}}   # ... a realized drop on matured labels does
+  min_new_labels: 2000
+  lookback: 6d
+  test_window: 12h       # the final test: the latest matured half day, touched once
+  trainer: {{kind: keras, max_epochs: 30}}
 """
 
 
@@ -151,6 +160,7 @@ def run_demo(
     sink = None if config.alerts.slack.channel else ConsoleSink(write=alert)
     app = App(config, sink=sink, clock=lambda: now).open()
     try:
+        _register_champion(out, app, workspace / "models" / "1.pkl")
         daemon = app.daemon()
         late_hour, late_by = 10, 9  # a client buffers part of one hour and sends it late
         held_back: list[dict[str, object]] = []
@@ -212,10 +222,51 @@ def _narrate(
     elif isinstance(stats, dict) and stats.get("window_summaries"):
         for line in stats["window_summaries"]:
             out(f"           {line}")
+    _narrate_retraining(out, results.get("retrain"))
     if drift:
         out("           ^ production starts drifting after this tick (ground truth)")
     if recovery:
         out("           ^ production is back to normal after this tick (ground truth)")
+
+
+def _register_champion(out: Callable[[str], None], app: App, path: Path) -> None:
+    """The model in production becomes version 1, alias champion, in the workspace's
+    MLflow store (what `driftd models register` does)."""
+    from driftd.config_retrain import build_registry
+
+    registry = build_registry(app.config, app.store)
+    version = registry.register_existing(
+        str(path), reason="the baseline in production", by="driftd demo", alias="champion"
+    )
+    out(f"  registered the baseline in MLflow as {registry.name} v{version}, alias champion")
+    out("")
+
+
+def _narrate_retraining(out: Callable[[str], None], result: tuple[str, object] | None) -> None:
+    """What the retrain job decided, and the gates of a training."""
+    from driftd.retraining import gate_table
+
+    if result is None:
+        return
+    outcome, summary = result
+    if outcome != "ok" or not isinstance(summary, dict):
+        out(f"           retrain {outcome}")
+        return
+    if summary.get("training") is None:
+        return
+    fired = "; ".join(f["detail"] for f in summary["fired"])
+    out(f"           retraining ({fired}): {summary['outcome']}")
+    attempt = summary.get("attempt") or {}
+    rows = attempt.get("rows") or {}
+    if rows:
+        out(
+            f"           training set: {rows['train']} train, {rows['validation']} validation, "
+            f"{rows['test']} final-test rows (reviewed labels included)"
+        )
+    for line in gate_table(attempt):
+        out("             " + line)
+    if summary.get("version"):
+        out(f"           candidate v{summary['version']} registered in MLflow as challenger")
 
 
 def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) -> None:
