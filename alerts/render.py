@@ -40,6 +40,8 @@ def _title(payload: Mapping[str, Any]) -> str:
     model = payload["model"]
     if payload.get("test"):
         return f"driftd test message for {model}"
+    if payload.get("title"):
+        return str(payload["title"])
     if not items:
         return f"driftd: {model}"
     first = items[0]
@@ -82,6 +84,10 @@ def fallback(payload: Mapping[str, Any]) -> str:
 
 def text(payload: Mapping[str, Any]) -> str:
     """The whole message as plain text (console sink, logs, webhook fallback)."""
+    if payload.get("lines"):  # a summary (the weekly report): its title, lines and links
+        return "\n".join(
+            [_title(payload), *payload["lines"], *map("  see: {}".format, _links(payload))]
+        )
     lines = [_title(payload)]
     window = payload.get("context", {}).get("window")
     lines += [_line(i, markdown=False, window=window) for i in payload.get("items", [])]
@@ -155,6 +161,9 @@ def blocks(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
             "text": {"type": "plain_text", "text": _title(payload)[:MAX_HEADER], "emoji": True},
         }
     ]
+    if payload.get("lines"):  # a summary: one section of its lines, then its links
+        summary = {"type": "mrkdwn", "text": "\n".join(payload["lines"])[:MAX_SECTION]}
+        out.append({"type": "section", "text": summary})
     items = payload.get("items", [])
     window = payload.get("context", {}).get("window")
     lines = [_line(i, markdown=True, window=window) for i in items]

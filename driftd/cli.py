@@ -16,6 +16,7 @@ import typer
 
 from driftd.cli_alerts import alerts_app, silence_app
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, app, checked, dump, errors, load_app
+from driftd.cli_report import report_app
 from driftd.cli_review import review_app, training_set
 from driftd.logs import setup_logging
 
@@ -204,6 +205,7 @@ def demo(
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
 app.add_typer(review_app, name="review")
+app.add_typer(report_app, name="report")
 app.command("training-set")(training_set)
 
 

@@ -1,0 +1,450 @@
+"""The weekly report's numbers: one JSON-able document from the stored rows of a week,
+the previous week and the reference (the HTML and the Slack summary render it).
+
+Each prediction of the week gets ``q``, the probability that it is positive: its label
+where the label has arrived and matured (``ts + performance.label_delay <= as_of``:
+realized), else the CBPE-calibrated score (estimated), else unknown (no score, or no
+reference to calibrate on). Counts, rates, money, the threshold what-if and the
+decomposition of the cost change all come from ``q`` (see :mod:`monitor.business`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from driftd.report.settings import BusinessSettings
+from driftd.report.weeks import Week
+from monitor.business import Costs, Outcomes, cost_curve, decompose, outcomes, segment_costs
+from storage.report import ReportQueries
+
+if TYPE_CHECKING:
+    from driftd.app import App
+
+FORMAT = 1
+REALIZED, ESTIMATED, UNKNOWN = "realized", "estimated", "unknown"
+MAX_SEGMENTS = 12  # values per segment column shown; the rest are "other"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the report needs of the configuration and the reference."""
+
+    settings: BusinessSettings
+    costs: Costs
+    currency: str
+    threshold: float
+    positive: Any
+    calibrate: Callable[[np.ndarray], np.ndarray] | None
+    label_delay: timedelta
+    confidence: float
+    segments: list[str]
+
+
+def inputs(app: App) -> Inputs:
+    from monitor.records import FeatureType
+
+    config = app.config
+    settings = config.section("business")
+    if not isinstance(settings, BusinessSettings):
+        settings = BusinessSettings()
+    perf = config.performance
+    c = settings.cost
+    costs = Costs(
+        tp=c.tp,
+        fp=perf.cost.fp if c.fp is None else c.fp,
+        fn=perf.cost.fn if c.fn is None else c.fn,
+        tn=c.tn,
+    )
+    engine = app.performance_engine
+    estimator = engine.estimator
+    segments = settings.segments
+    if segments is None:
+        kinds = (FeatureType.CATEGORICAL, FeatureType.BOOLEAN)
+        segments = [name for name, kind in app.schema.items() if kind in kinds]
+    return Inputs(
+        settings=settings,
+        costs=costs,
+        currency=settings.currency or perf.cost.currency,
+        threshold=config.model.threshold,
+        positive=engine.positive,
+        calibrate=None if estimator is None else estimator.calibrate,
+        label_delay=perf.label_delay,
+        confidence=perf.confidence,
+        segments=list(segments),
+    )
+
+
+def _normalized(values: pd.Series) -> list[Any]:
+    from monitor.performance import normalize
+
+    return [normalize(v) for v in values.tolist()]
+
+
+def row_arrays(frame: pd.DataFrame, inp: Inputs, as_of: datetime) -> dict[str, np.ndarray]:
+    """``q``, ``flagged``, ``miss_value`` and ``basis`` of each stored prediction."""
+    n = len(frame)
+    scores = frame["score"].to_numpy(dtype=float) if n else np.zeros(0)
+    labels = _normalized(frame["label"])
+    matured = np.array(
+        [
+            lab is not None and ts + inp.label_delay <= as_of
+            for lab, ts in zip(labels, frame["ts"], strict=True)
+        ],
+        dtype=bool,
+    )
+    q = np.full(n, np.nan)
+    q[matured] = [float(lab == inp.positive) for lab, m in zip(labels, matured, strict=True) if m]
+    scored = ~matured & np.isfinite(scores)
+    if inp.calibrate is not None and scored.any():
+        q[scored] = inp.calibrate(scores[scored])
+    basis = np.where(matured, REALIZED, np.where(np.isnan(q), UNKNOWN, ESTIMATED))
+    predictions = _normalized(frame["prediction"])
+    flagged = np.array(
+        [
+            p == inp.positive if p is not None else bool(s >= inp.threshold)
+            for p, s in zip(predictions, scores, strict=True)
+        ],
+        dtype=bool,
+    )
+    column = inp.settings.value_column
+    miss = None
+    if column is not None and column in frame:
+        miss = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    return {
+        "q": q,
+        "flagged": flagged,
+        "miss_value": miss if miss is not None else np.full(n, np.nan),
+        "basis": basis,
+        "scores": scores,
+        "labelled": np.array([lab is not None for lab in labels], dtype=bool),
+    }
+
+
+def _outcomes(rows: dict[str, np.ndarray], mask: np.ndarray, inp: Inputs) -> Outcomes:
+    return outcomes(
+        rows["q"][mask], rows["flagged"][mask], costs=inp.costs, miss_value=rows["miss_value"][mask]
+    )
+
+
+def summary_of(o: Outcomes, inp: Inputs, *, days: float | None = None) -> dict[str, Any]:
+    """Counts (scaled to every row), rates with intervals, cost; per day when ``days``."""
+    out: dict[str, Any] = {
+        "rows": o.rows,
+        "known": o.known,
+        "counts": {cell: o.count(cell) for cell in ("tp", "fp", "fn", "tn")},
+        "flagged": o.flagged,
+        "cost": o.cost,
+        "rates": {name: asdict(rate) for name, rate in o.rates(inp.confidence).items()},
+    }
+    if days:
+        out["per_day"] = {
+            "rows": o.rows / days,
+            "flagged": o.flagged / days,
+            "caught": o.count("tp") / days,
+            "missed": o.count("fn") / days,
+            "false_alarms": o.count("fp") / days,
+            "cost": o.cost / days,
+        }
+    return out
+
+
+def _basis(rows: dict[str, np.ndarray], mask: np.ndarray) -> tuple[str, float]:
+    kinds = rows["basis"][mask]
+    known = kinds != UNKNOWN
+    realized = float((kinds == REALIZED).sum() / known.sum()) if known.any() else 0.0
+    kind = REALIZED if realized == 1 else ESTIMATED if realized == 0 else "mixed"
+    return (kind if known.any() else UNKNOWN), realized
+
+
+def _segments(frame: pd.DataFrame, column: str) -> list[str]:
+    values = ["(missing)" if v is None or v != v else str(v) for v in frame[column].tolist()]
+    top = {v for v, _ in Counter(values).most_common(MAX_SEGMENTS)}
+    return [v if v in top else "other" for v in values]
+
+
+def _period_segments(
+    frame: pd.DataFrame, rows: dict[str, np.ndarray], inp: Inputs
+) -> dict[str, dict[str, tuple[float, float]]]:
+    return {
+        column: segment_costs(
+            _segments(frame, column),
+            rows["q"],
+            rows["flagged"],
+            costs=inp.costs,
+            miss_value=rows["miss_value"],
+        )
+        for column in inp.segments
+        if column in frame
+    }
+
+
+def reference_rows(app: App, inp: Inputs) -> tuple[pd.DataFrame, dict[str, np.ndarray]] | None:
+    """The reference's labelled rows with the model's outputs, as report rows."""
+    spec = app.config.reference
+    if spec is None or spec.target is None or not (spec.prediction_column or spec.score_column):
+        return None
+    frame = app.reference.frame()
+    labels = _normalized(frame[spec.target])
+    q = np.array([float(v == inp.positive) for v in labels])
+    if spec.prediction_column:
+        flagged = np.array([v == inp.positive for v in _normalized(frame[spec.prediction_column])])
+    else:
+        flagged = frame[spec.score_column].to_numpy(dtype=float) >= inp.threshold
+    column = inp.settings.value_column
+    miss = (
+        pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        if column and column in frame
+        else np.full(len(frame), np.nan)
+    )
+    return frame, {"q": q, "flagged": flagged.astype(bool), "miss_value": miss}
+
+
+def build(app: App, week: Week, *, as_of: datetime) -> dict[str, Any]:
+    """The report of ``week`` as known at ``as_of`` (see the module docstring)."""
+    from driftd.report.narrative import caveats, headline, slack_lines
+
+    inp = inputs(app)
+    queries = ReportQueries(app.store)
+    model = app.model
+    wanted = sorted(
+        {*inp.segments, *([inp.settings.value_column] if inp.settings.value_column else [])}
+    )
+    frame = queries.rows(model, week.start, week.end, wanted)
+    rows = row_arrays(frame, inp, as_of)
+    ts = frame["ts"]
+    days = []
+    for day in week.days:
+        lo, hi = week.day_bounds(day)
+        mask = ((ts >= lo) & (ts < hi)).to_numpy(dtype=bool) if len(frame) else np.zeros(0, bool)
+        basis, share = _basis(rows, mask)
+        o = _outcomes(rows, mask, inp)
+        days.append(
+            {
+                "date": day.isoformat(),
+                "rows": o.rows,
+                "labelled": int(rows["labelled"][mask].sum()),
+                "realized_share": share,
+                "basis": basis if o.rows else None,
+                "flagged": o.flagged,
+                "caught": o.count("tp"),
+                "missed": o.count("fn"),
+                "false_alarms": o.count("fp"),
+                "cost": o.cost,
+            }
+        )
+    active = sum(1 for d in days if d["rows"])
+    everything = np.ones(len(frame), dtype=bool)
+    this = _outcomes(rows, everything, inp)
+    basis, share = _basis(rows, everything)
+    performance: dict[str, Any] = {
+        "this_week": {**summary_of(this, inp, days=active or None), "basis": basis},
+        "realized": summary_of(_outcomes(rows, rows["basis"] == REALIZED, inp), inp),
+        "estimated": summary_of(_outcomes(rows, rows["basis"] == ESTIMATED, inp), inp),
+    }
+    previous_week = week.previous()
+    before = queries.rows(model, previous_week.start, previous_week.end, wanted)
+    before_rows = row_arrays(before, inp, as_of)
+    before_days = len({t.astimezone(week_zone(week)).date() for t in before["ts"]})
+    prev = _outcomes(before_rows, np.ones(len(before), dtype=bool), inp) if len(before) else None
+    performance["previous_week"] = (
+        None
+        if prev is None
+        else {
+            **summary_of(prev, inp, days=before_days),
+            "basis": _basis(before_rows, np.ones(len(before), bool))[0],
+        }
+    )
+    reference = reference_rows(app, inp)
+    ref = None
+    if reference is not None:
+        ref_frame, ref_rows = reference
+        ref = outcomes(
+            ref_rows["q"], ref_rows["flagged"], costs=inp.costs, miss_value=ref_rows["miss_value"]
+        )
+        performance["reference"] = {**summary_of(ref, inp), "basis": REALIZED}
+    else:
+        performance["reference"] = None
+
+    # the cost change and where it comes from
+    ref_cost = ref.cost / ref.rows * this.rows if ref is not None and ref.rows else None
+    money = {
+        "cost": this.cost,
+        "previous_week": None if prev is None else prev.cost,
+        "change": None if prev is None else this.cost - prev.cost,
+        "reference_at_this_volume": ref_cost,
+        "change_vs_reference": None if ref_cost is None else this.cost - ref_cost,
+    }
+    segments_now = _period_segments(frame, rows, inp)
+    if prev is not None:
+        baseline, base = "previous_week", _period_segments(before, before_rows, inp)
+    elif reference is not None and ref is not None and ref.rows:
+        factor = this.rows / ref.rows
+        ref_segments = _period_segments(reference[0], {**reference[1]}, inp)
+        baseline = "reference"
+        base = {
+            column: {v: (n * factor, c * factor) for v, (n, c) in values.items()}
+            for column, values in ref_segments.items()
+        }
+    else:
+        baseline, base = None, {}
+    decomposition = (
+        {
+            column: [asdict(c) for c in decompose(values, base.get(column, {}))]
+            for column, values in segments_now.items()
+        }
+        if baseline
+        else {}
+    )
+    drivers = {
+        "baseline": baseline,
+        "segments": decomposition,
+        "drifted_features": drifted_features(queries.window_results(model, week.start, week.end)),
+    }
+
+    # what if the threshold were different
+    grid = [
+        round(i / (inp.settings.thresholds + 1), 6) for i in range(1, inp.settings.thresholds + 1)
+    ]
+    curve = (
+        cost_curve(
+            rows["q"],
+            rows["scores"],
+            sorted({*grid, inp.threshold}),
+            days=active or 1,
+            costs=inp.costs,
+            miss_value=rows["miss_value"],
+            capacity=inp.settings.review_capacity,
+        )
+        if len(frame) and np.isfinite(rows["scores"]).any()
+        else None
+    )
+    threshold = {
+        "current": inp.threshold,
+        "capacity": inp.settings.review_capacity,
+        "points": [] if curve is None else [asdict(p) for p in curve.points],
+        "best": None if curve is None else asdict(curve.best),
+        "best_within_capacity": None
+        if curve is None or curve.best_within_capacity is None
+        else asdict(curve.best_within_capacity),
+    }
+    s = inp.settings
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "model": model,
+        "week": week.label,
+        "title": week.title(),
+        "start": week.start,
+        "end": week.end,
+        "timezone": week.timezone,
+        "as_of": as_of,
+        "business": {
+            "unit": s.unit,
+            "units": s.plural,
+            "positive": s.positive,
+            "negative": s.negative_name,
+            "currency": inp.currency,
+            "costs": asdict(inp.costs),
+            "value_column": s.value_column,
+            "review_capacity": s.review_capacity,
+            "threshold": inp.threshold,
+            "confidence": inp.confidence,
+        },
+        "volume": {"rows": len(frame), "days_with_data": active, "days": days},
+        "labels": {
+            "labelled": int(rows["labelled"].sum()),
+            "realized": int((rows["basis"] == REALIZED).sum()),
+            "estimated": int((rows["basis"] == ESTIMATED).sum()),
+            "unknown": int((rows["basis"] == UNKNOWN).sum()),
+            "realized_share": share,
+            "label_delay_hours": inp.label_delay.total_seconds() / 3600,
+        },
+        "performance": performance,
+        "money": money,
+        "drivers": drivers,
+        "threshold": threshold,
+        "calibration_check": calibration_check(rows, inp),
+        "incidents": queries.incidents(model, week.start, week.end),
+        "messages": queries.messages(model, week.start, week.end),
+        "review": queries.review(model, week.start, week.end),
+        "lifecycle": lifecycle(frame),
+    }
+    document["caveats"] = caveats(document)
+    document["headline"] = headline(document)
+    document["summary"] = slack_lines(document)
+    return document
+
+
+def week_zone(week: Week) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(week.timezone)
+
+
+def drifted_features(results: list[tuple[datetime, dict[str, Any]]]) -> dict[str, Any]:
+    """Per feature: in how many of the week's windows it drifted, and its worst score."""
+    features: dict[str, dict[str, Any]] = {}
+    dataset = 0
+    for _start, r in results:
+        drift = r.get("drift") or {}
+        dataset += bool(drift.get("drifted"))
+        for c in drift.get("columns", []):
+            if not c.get("drifted"):
+                continue
+            f = features.setdefault(
+                c["column"],
+                {"column": c["column"], "windows": 0, "method": c.get("method"), "max_score": None},
+            )
+            f["windows"] += 1
+            if c.get("score") is not None and (
+                f["max_score"] is None or c["score"] > f["max_score"]
+            ):
+                f["max_score"] = c["score"]
+    ranked = sorted(features.values(), key=lambda f: (-f["windows"], f["column"]))
+    return {"windows": len(results), "dataset_drift_windows": dataset, "features": ranked}
+
+
+def calibration_check(rows: dict[str, np.ndarray], inp: Inputs) -> dict[str, Any] | None:
+    """On realized rows with a score: the misses that happened against those CBPE
+    expected. A large gap means the scores no longer mean what they did on the reference
+    (concept drift), so the estimated rows' figures are probably off the same way."""
+    if inp.calibrate is None:
+        return None
+    mask = (rows["basis"] == REALIZED) & np.isfinite(rows["scores"]) & ~rows["flagged"]
+    if not mask.any():
+        return None
+    p = inp.calibrate(rows["scores"][mask])
+    expected = float(p.sum())
+    sd = float(np.sqrt((p * (1 - p)).sum()))
+    realized = float(rows["q"][mask].sum())
+    return {
+        "rows": int(mask.sum()),
+        "missed_realized": realized,
+        "missed_expected": expected,
+        "sd": sd,
+        "gap_in_sd": (realized - expected) / sd if sd > 0 else None,
+    }
+
+
+def lifecycle(frame: pd.DataFrame) -> dict[str, Any]:
+    """What served the week, and the retraining loop's outcomes (none are recorded yet:
+    the lists stay empty until driftd records retraining, shadow and A/B results)."""
+    served = Counter(zip(frame["model_version"].tolist(), frame["variant"].tolist(), strict=True))
+    return {
+        "served": [
+            {"model_version": v, "variant": a, "rows": n}
+            for (v, a), n in sorted(served.items(), key=lambda kv: -kv[1])
+        ],
+        "recorded": False,
+        "retrainings": [],
+        "shadow": [],
+        "ab_tests": [],
+        "promotions": [],
+        "promotions_estimated_impact": None,
+    }
