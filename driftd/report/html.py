@@ -210,10 +210,12 @@ def _drivers(doc: Mapping[str, Any]) -> str:
                 ],
             )
         )
-    else:
+    elif drifted["windows"]:
         out.append(
             f"<p>No feature drifted in the {drifted['windows']} finalized windows of the week.</p>"
         )
+    else:
+        out.append("<p>No drift statistics for this week's windows (none finalized).</p>")
     baseline = drivers["baseline"]
     if baseline is None:
         out.append("<p>No previous week and no reference: the cost change cannot be split.</p>")

@@ -35,7 +35,7 @@ class BusinessSettings(_Section):
     review_capacity: float | None = Field(None, gt=0)  # rows a day that can be reviewed
     timezone: str = "UTC"  # days, weeks and the cron below are in this zone
     week_start: str = Field("monday", pattern="^(monday|sunday)$")
-    cron: str = "0 8 * * 1"  # when the weekly report is due (Monday 08:00)
+    cron: str = "0 8 * * 1"  # when the report is due (crontab: Monday 08:00, 0/7 = Sunday)
     # categorical features whose values split the cost change; default: every
     # categorical and boolean feature of the schema
     segments: list[str] | None = None
@@ -53,10 +53,10 @@ class BusinessSettings(_Section):
     @field_validator("cron")
     @classmethod
     def _cron(cls, v: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from driftd.report.weeks import cron_trigger
 
         try:
-            CronTrigger.from_crontab(v)
+            cron_trigger(v, "UTC")
         except ValueError as exc:
             raise ValueError(f"cron {v!r}: {exc}") from None
         return v

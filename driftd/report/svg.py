@@ -162,12 +162,12 @@ def lines(
         parts.append(
             f'<text x="{W - RIGHT}" y="{y - 4:.1f}" text-anchor="end" class="note">{escape(level[1])}</text>'
         )
-    for x, label, color in marks:
+    for i, (x, label, color) in enumerate(marks):
         parts.append(
             f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{TOP}" y2="{H - BOTTOM}" stroke="{color}" stroke-dasharray="3 3"/>'
         )
         parts.append(
-            f'<text x="{px(x) + 4:.1f}" y="{TOP + 12}" class="note" fill="{color}">{escape(label)}</text>'
+            f'<text x="{px(x) + 4:.1f}" y="{TOP + 12 + 12 * i}" class="note" fill="{color}">{escape(label)}</text>'
         )
     _legend(parts, [(n, c) for n, _, c in series])
     parts.append("</svg>")

@@ -23,9 +23,10 @@ from driftd.config import load  # noqa: E402
 def seeded(tmp_path: Path, db_url: str) -> Iterator[Seeded]:
     path = write_workspace(tmp_path, db_url)
     messages: list[str] = []
-    app = App(load(path), sink=ConsoleSink(write=messages.append), clock=lambda: AS_OF).open()
+    now = [AS_OF]  # tests move the clock through this
+    app = App(load(path), sink=ConsoleSink(write=messages.append), clock=lambda: now[0]).open()
     try:
         app.ingest()
-        yield Seeded(app, path, tmp_path, messages)
+        yield Seeded(app, path, tmp_path, messages, now)
     finally:
         app.close()

@@ -53,6 +53,7 @@ class Seeded:
     config: Path
     workspace: Path
     messages: list[str]
+    now: list[datetime]  # now[0] is the app's clock
 
 
 def write_workspace(root: Path, db_url: str) -> Path:
