@@ -180,8 +180,8 @@ def run_demo(
                 results = daemon.run_once()
                 _narrate(out, now, results, drift=h + 1 == drift_at, recovery=h + 1 == drift_until)
         status = app.status()
-        _summary(out, app, status)
         weekly_report(app, START, out)  # the drifted week, in the business's terms
+        _summary(out, app, status)
         return status
     finally:
         app.close()

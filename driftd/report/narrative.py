@@ -35,13 +35,17 @@ def basis_phrase(doc: Mapping[str, Any]) -> str:
     kinds = [d["basis"] for d in days]
     realized, estimated = kinds.count("realized"), kinds.count("estimated")
     mixed = len(kinds) - realized - estimated
+
+    def days(n: int) -> str:
+        return f"{n} day{'s' * (n != 1)}"
+
     parts = []
     if realized:
-        parts.append(f"realized from matured labels for {realized} day{'s' * (realized != 1)}")
+        parts.append(f"realized from matured labels for {days(realized)}")
     if mixed:
-        parts.append(f"partly estimated for {mixed}")
+        parts.append(f"partly estimated for {days(mixed)}")
     if estimated:
-        parts.append(f"CBPE-estimated for {estimated}")
+        parts.append(f"CBPE-estimated for {days(estimated)}")
     return ", ".join(parts) or "no data"
 
 
