@@ -122,6 +122,7 @@ def build(app: App, week: Week, *, as_of: datetime) -> dict[str, Any]:
                 "labelled": int(rows["labelled"][mask].sum()),
                 "realized_share": share,
                 "basis": basis if o.rows else None,
+                "calibration_check": calibration_check(rows, inp, mask),
                 "flagged": o.flagged,
                 "caught": o.count("tp"),
                 "missed": o.count("fn"),

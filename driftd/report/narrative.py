@@ -180,14 +180,22 @@ def caveats(doc: Mapping[str, Any]) -> list[str]:
             f"{count(labels['unknown'])} {b['units']} have neither a matured label nor a score "
             "that can be calibrated: they are left out and the others scaled up to the volume."
         )
-    check = doc["calibration_check"]
-    if check and check["gap_in_sd"] is not None and abs(check["gap_in_sd"]) >= GAP_SD:
-        direction = "too optimistic" if check["gap_in_sd"] > 0 else "too pessimistic"
+    checks = [(d["date"], d["calibration_check"]) for d in v["days"] if d["calibration_check"]]
+    off = [
+        (day, c)
+        for day, c in checks
+        if c["gap_in_sd"] is not None and abs(c["gap_in_sd"]) >= GAP_SD
+    ]
+    if off:
+        day, c = off[-1]  # the latest: the closest to the estimated days
+        direction = "too optimistic" if c["gap_in_sd"] > 0 else "too pessimistic"
         out.append(
-            f"On the {count(check['rows'])} matured {b['units']} the model let through, "
-            f"{count(check['missed_realized'])} were {b['positive']}s where the calibrated scores "
-            f"expected {count(check['missed_expected'])}: the scores no longer mean what they did "
-            f"on the reference (concept drift), so the estimated figures are probably {direction}."
+            f"On {day} (matured), {count(c['missed_realized'])} of the {count(c['rows'])} "
+            f"{b['units']} the model let through were {b['positive']}s where the calibrated "
+            f"scores expected {count(c['missed_expected'])}: the scores no longer mean what they "
+            f"did on the reference (concept drift), so estimated figures are probably {direction}"
+            + (f" (also on {', '.join(d for d, _ in off[:-1])})" if len(off) > 1 else "")
+            + "."
         )
     empty = [d["date"] for d in v["days"] if not d["rows"]]
     if empty and v["rows"]:

@@ -138,13 +138,18 @@ def reference_rows(app: App, inp: Inputs) -> tuple[pd.DataFrame, dict[str, np.nd
     return frame, {"q": q, "flagged": flagged.astype(bool), "miss_value": miss}
 
 
-def calibration_check(rows: dict[str, np.ndarray], inp: Inputs) -> dict[str, Any] | None:
-    """On realized rows with a score: the misses that happened against those CBPE
-    expected. A large gap means the scores no longer mean what they did on the reference
-    (concept drift), so the estimated rows' figures are probably off the same way."""
+def calibration_check(
+    rows: dict[str, np.ndarray], inp: Inputs, within: np.ndarray | None = None
+) -> dict[str, Any] | None:
+    """On realized rows with a score (of ``within``, default all): the misses that
+    happened against those CBPE expected. A large gap means the scores no longer mean
+    what they did on the reference (concept drift), so estimated figures are probably
+    off the same way."""
     if inp.calibrate is None:
         return None
     mask = (rows["basis"] == REALIZED) & np.isfinite(rows["scores"]) & ~rows["flagged"]
+    if within is not None:
+        mask &= within
     if not mask.any():
         return None
     p = inp.calibrate(rows["scores"][mask])

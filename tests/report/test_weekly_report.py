@@ -50,17 +50,20 @@ def stored_rows(url: str, start: datetime, end: datetime) -> pd.DataFrame:
     return out
 
 
+def iso(reference: pd.DataFrame) -> IsotonicRegression:
+    model = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    return model.fit(reference["score"], reference["is_fraud"])
+
+
 def probabilities(frame: pd.DataFrame, reference: pd.DataFrame) -> np.ndarray:
     """Label where matured (2 days), else the isotonic calibration of the score."""
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-    iso.fit(reference["score"], reference["is_fraud"])
     matured = np.array(
         [
             lab is not None and ts + timedelta(days=2) <= AS_OF
             for lab, ts in zip(frame["label"], frame["ts"], strict=True)
         ]
     )
-    q = iso.predict(frame["score"].to_numpy())
+    q = iso(reference).predict(frame["score"].to_numpy())
     q[matured] = [float(lab) for lab, m in zip(frame["label"], matured, strict=True) if m]
     return q
 
@@ -152,6 +155,15 @@ def test_every_number_is_recomputed_from_the_stored_rows(seeded: Seeded, db_url:
         mask = (local == day["date"]).to_numpy()
         assert day["rows"] == mask.sum()
         assert day["cost"] == approx(cells(q[mask], flagged[mask], amount[mask])["cost"], rel=1e-9)
+        # matured misses against those the calibrated scores expected (the concept check)
+        let_through = mask & matured & ~flagged
+        check = day["calibration_check"]
+        if let_through.any():
+            expected = iso(reference).predict(rows["score"].to_numpy()[let_through]).sum()
+            assert check["missed_expected"] == approx(expected, rel=1e-9)
+            assert check["missed_realized"] == q[let_through].sum()
+        else:
+            assert check is None
         assert day["basis"] == (
             "realized"
             if matured[mask].all()
