@@ -36,16 +36,16 @@ def basis_phrase(doc: Mapping[str, Any]) -> str:
     realized, estimated = kinds.count("realized"), kinds.count("estimated")
     mixed = len(kinds) - realized - estimated
 
-    def days(n: int) -> str:
+    def n_days(n: int) -> str:
         return f"{n} day{'s' * (n != 1)}"
 
     parts = []
     if realized:
-        parts.append(f"realized from matured labels for {days(realized)}")
+        parts.append(f"realized from matured labels for {n_days(realized)}")
     if mixed:
-        parts.append(f"partly estimated for {days(mixed)}")
+        parts.append(f"partly estimated for {n_days(mixed)}")
     if estimated:
-        parts.append(f"CBPE-estimated for {days(estimated)}")
+        parts.append(f"CBPE-estimated for {n_days(estimated)}")
     return ", ".join(parts) or "no data"
 
 
