@@ -15,6 +15,7 @@ import pandas as pd
 
 from driftd.report.settings import BusinessSettings
 from monitor.business import Costs
+from storage.errors import ConfigError
 
 if TYPE_CHECKING:
     from driftd.app import App
@@ -55,6 +56,12 @@ def inputs(app: App) -> Inputs:
     engine = app.performance_engine
     estimator = engine.estimator
     segments = settings.segments
+    unknown = [c for c in [*(segments or []), settings.value_column] if c and c not in app.schema]
+    if unknown and app.schema:
+        raise ConfigError(
+            f"business: no feature {', '.join(map(repr, unknown))} in the schema "
+            f"(features: {', '.join(app.schema)})"
+        )
     if segments is None:
         kinds = (FeatureType.CATEGORICAL, FeatureType.BOOLEAN)
         segments = [name for name, kind in app.schema.items() if kind in kinds]

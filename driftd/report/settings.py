@@ -27,7 +27,7 @@ class BusinessSettings(_Section):
     unit: str = Field("prediction", min_length=1, max_length=50)  # e.g. transaction
     units: str | None = Field(None, max_length=50)  # plural; default: unit + "s"
     positive: str = Field("positive", min_length=1, max_length=50)  # e.g. fraud
-    negative: str | None = Field(None, max_length=50)  # e.g. "good transaction"
+    negative: str | None = Field(None, max_length=50)  # plural, e.g. "good transactions"
     currency: str | None = Field(None, min_length=1, max_length=10)  # default: performance's
     cost: OutcomeCosts = OutcomeCosts()
     # a feature holding what a missed positive is worth (e.g. amount): added to cost.fn

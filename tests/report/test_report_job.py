@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from report_seed import Seeded
 
 from driftd.config import parse
@@ -129,3 +130,13 @@ def test_crontab_weekdays_count_from_sunday() -> None:
     assert last_due("0 8 * * mon", "UTC", monday_8) == monday_8
     with pytest.raises(ValueError, match="days are 0-7"):
         last_due("0 8 * * 9", "UTC", monday_8)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_segment_that_is_no_feature_is_refused_by_name(seeded: Seeded) -> None:
+    config = yaml.safe_load(seeded.config.read_text())
+    config["business"]["segments"] = ["channel", "chanel"]
+    seeded.config.write_text(yaml.safe_dump(config))
+    done = run("report", "weekly", "-c", str(seeded.config), "--week", "2026-W46")
+    assert done.returncode == 2
+    assert "business: no feature 'chanel' in the schema" in done.stderr
