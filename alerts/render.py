@@ -45,6 +45,8 @@ def _title(payload: Mapping[str, Any]) -> str:
     model = payload["model"]
     if payload.get("test"):
         return f"driftd test message for {model}"
+    if payload.get("title"):
+        return str(payload["title"])
     if not items:
         return f"driftd: {model}"
     first = items[0]
@@ -87,6 +89,10 @@ def fallback(payload: Mapping[str, Any]) -> str:
 
 def text(payload: Mapping[str, Any]) -> str:
     """The whole message as plain text (console sink, logs, webhook fallback)."""
+    if payload.get("lines"):  # a summary (the weekly report): its title, lines and links
+        return "\n".join(
+            [_title(payload), *payload["lines"], *map("  see: {}".format, _links(payload))]
+        )
     lines = [_title(payload)]
     window = payload.get("context", {}).get("window")
     lines += [_line(i, markdown=False, window=window) for i in payload.get("items", [])]
@@ -167,6 +173,10 @@ def blocks(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         "type": "header",
         "text": {"type": "plain_text", "text": _cut(_title(payload), MAX_HEADER), "emoji": True},
     }
+    head: list[dict[str, Any]] = [header]
+    if payload.get("lines"):  # a summary: one section of its lines, then its links
+        summary = _cut("\n".join(payload["lines"]), MAX_SECTION)
+        head.append({"type": "section", "text": {"type": "mrkdwn", "text": summary}})
     tail: list[dict[str, Any]] = []
     facts = _facts(payload)
     if facts:
@@ -180,8 +190,8 @@ def blocks(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     if links:
         elements = [{"type": "mrkdwn", "text": link} for link in links]
         tail.append({"type": "context", "elements": elements})
-    budget = MAX_TEXT - sum(_block_text(b) for b in [header, *tail])
-    return [header, *_item_sections(payload, budget), *tail][:MAX_BLOCKS]
+    budget = MAX_TEXT - sum(_block_text(b) for b in [*head, *tail])
+    return [*head, *_item_sections(payload, budget), *tail][:MAX_BLOCKS]
 
 
 def _item_sections(payload: Mapping[str, Any], budget: int) -> list[dict[str, Any]]:

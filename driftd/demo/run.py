@@ -22,6 +22,7 @@ from driftd.app import App
 from driftd.config import load
 from driftd.demo import data
 from driftd.logs import protect
+from driftd.report.demo import weekly_report
 from storage.errors import DriftdError
 
 MARKER = ".driftd-demo"
@@ -51,6 +52,11 @@ performance:
   label_delay: 2d        # labels (chargebacks) arrive within two days
   metrics: [roc_auc, accuracy, cost]
   cost: {{fn: 120, fp: 4, currency: EUR}}   # a missed fraud, a blocked good customer
+business:                # the weekly report speaks the fraud team's language
+  unit: transaction
+  positive: fraud
+  negative: good transactions
+  review_capacity: 500   # transactions the team can review a day
 alerts:
   repeat_interval: 1d    # a still-firing incident is re-announced once a (simulated) day
   resolve_after: 2       # two clear windows in a row resolve an incident{slack}
@@ -184,6 +190,7 @@ def run_demo(
                 results = daemon.run_once()
                 _narrate(out, now, results, drift=h + 1 == drift_at, recovery=h + 1 == drift_until)
         status = app.status()
+        weekly_report(app, START, out)  # the drifted week, in the business's terms
         _summary(out, app, status)
         return status
     finally:

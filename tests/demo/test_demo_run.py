@@ -55,7 +55,7 @@ def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: P
         else:
             assert stats["dataset_drift"] and {"amount", "country"} <= drifted, window
             assert stats["prediction_drift"] == ["@score"], window
-    reports = sorted((tmp_path / "ws" / "reports").iterdir())
+    reports = sorted(p for p in (tmp_path / "ws" / "reports").iterdir() if p.is_file())
     assert [r.name for r in reports] == [f"drift-card-fraud-{drift_start:%Y%m%dT%H%M}.html"]
     narration = "\n".join(lines)
     assert "production starts drifting" in narration
@@ -78,6 +78,19 @@ def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: P
     assert status["review"]["pending"] > 0 and "misclassified" in narration
     assert "source review" in narration
     assert "duplicates skipped" in narration
+    # the weekly report of the replayed week, its summary through the console sink
+    weekly = tmp_path / "ws" / "reports" / "weekly"
+    assert sorted(p.name for p in weekly.iterdir()) == [
+        "card-fraud-2026-W45.html",
+        "card-fraud-2026-W45.json",
+    ]
+    assert any(
+        line.startswith("  At the current threshold (0.50) the model missed ") for line in lines
+    )
+    summary = [
+        a for a in alerts if a.startswith("  ALERT driftd weekly report: card-fraud 2026-W45")
+    ]
+    assert len(summary) == 1 and "frauds caught" in summary[0] and "EUR" in summary[0]
     assert "quarantined" in narration
     assert narration.rstrip().splitlines()[-2] == "health: ok"
 
