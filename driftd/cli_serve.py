@@ -1,0 +1,150 @@
+"""``driftd serve``: the reference prediction service (FastAPI + uvicorn).
+
+It loads ``champion`` and ``challenger``, splits requests between them by a hash of the
+request id, validates requests against the feature schema and logs every served
+prediction in driftd's contract, where ``sources.predictions`` should find it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from driftd.cli_common import ConfigOpt, LogOpt, errors
+from storage.errors import ConfigError
+
+if TYPE_CHECKING:
+    from driftd.config import Config
+    from driftd.serve.config import ServeConfig
+    from driftd.serve.models import ModelSource
+
+logger = logging.getLogger("driftd")
+
+SECTION = "serve"
+
+
+def load_config(path: Path) -> tuple[Config, ServeConfig]:
+    """driftd's config and its ``serve:`` section (paths resolved against the file's
+    directory). The section is read here until the config tree declares it."""
+    import os
+
+    import yaml
+    from pydantic import ValidationError
+
+    from driftd.config import format_errors, parse
+    from driftd.serve.config import ServeConfig
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    section = data.pop(SECTION, None) or {}
+    base = path.resolve().parent
+    config = parse(data, base=base, path=path, environ=os.environ)
+    try:
+        serve = ServeConfig.model_validate(section)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{path}: invalid configuration\n{format_errors(exc, prefix=(SECTION,))}"
+        ) from None
+    return config, serve.resolved(base)
+
+
+def model_source(config: Config, serve: ServeConfig) -> ModelSource:
+    """Model files when ``serve.models`` names them; else the registry's aliases."""
+    from driftd.serve.models import FileSource
+
+    if serve.models:
+        return FileSource({str(alias): path for alias, path in serve.models.items()})
+    raise ConfigError(
+        "serve.models: name the champion's model file (serving from the registry's "
+        "aliases is not wired in this build)"
+    )
+
+
+def build(config: Config, serve: ServeConfig, source: ModelSource | None = None) -> Any:
+    """The ASGI application ``driftd serve`` runs."""
+    from driftd.reference import Reference
+    from driftd.serve.app import create_app
+    from driftd.serve.log import PredictionLog
+    from driftd.serve.models import ServedModels
+    from driftd.serve.scoring import Predictor
+
+    schema = Reference(config).schema
+    if not schema:
+        raise ConfigError("schema: driftd serve needs the features: a `schema:` or a reference")
+    log = PredictionLog(
+        serve.log.path,
+        max_bytes=serve.log.max_bytes,
+        hourly=serve.log.hourly,
+        fsync=serve.log.fsync,
+    )
+    _check_sources(config, log.glob)
+    predictor = Predictor(
+        schema=schema,
+        models=ServedModels(source or model_source(config, serve)),
+        log=log,
+        challenger_share=serve.challenger_share,
+        task=config.model.task,
+        threshold=config.model.threshold,
+    )
+    return create_app(
+        predictor, max_body_bytes=serve.max_body_bytes, reload_interval=serve.reload_interval
+    )
+
+
+def _check_sources(config: Config, log_glob: str) -> None:
+    """Warn when no prediction source would ingest what the service logs."""
+    sample = log_glob.replace("*", "20261205T030000Z-0")
+    patterns = [p for s in config.sources.predictions if s.format == "jsonl" for p in s.paths]
+    if not any(fnmatch.fnmatch(sample, p) for p in patterns):
+        logger.warning(
+            "no jsonl source in sources.predictions matches the served log %s (e.g. %s): "
+            "add it so driftd ingests what it serves",
+            log_glob,
+            sample,
+        )
+
+
+def serve(
+    config: ConfigOpt = Path("driftd.yaml"),
+    host: Annotated[str | None, typer.Option(help="Default: serve.host (127.0.0.1).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Default: serve.port (8080).")
+    ] = None,
+    log_level: LogOpt = "INFO",
+) -> None:
+    """Serve the champion and the challenger over HTTP, logging every prediction."""
+    import os
+
+    from driftd.logs import setup_logging
+
+    # one row per request: OpenMP teams (scikit-learn's gradient boosting) only add
+    # latency, and spin for a long time on a busy machine; read when scikit-learn loads
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    setup_logging(log_level.upper())
+    with errors():
+        try:
+            import uvicorn
+        except ImportError:
+            raise ConfigError(
+                "driftd serve needs FastAPI and uvicorn: pip install 'driftd[ui]'"
+            ) from None
+        loaded, section = load_config(config)
+        application = build(loaded, section)
+        uvicorn.run(
+            application,
+            host=host or section.host,
+            port=section.port if port is None else port,
+            log_config=None,  # driftd's logging, set up above
+            access_log=False,  # every prediction is in the prediction log already
+            timeout_graceful_shutdown=30,
+        )
