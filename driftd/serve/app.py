@@ -105,6 +105,7 @@ def create_app(
         finally:
             predictor.models.stop()
             predictor.log.close()
+            logger.info("stopped serving: %d predictions logged", predictor.log.written)
 
     app = FastAPI(title="driftd serve", lifespan=lifespan)
 
