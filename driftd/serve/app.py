@@ -100,9 +100,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         predictor.models.start(reload_interval)
+        predictor.start()
         try:
             yield
         finally:
+            predictor.stop()
             predictor.models.stop()
             predictor.log.close()
             logger.info("stopped serving: %d predictions logged", predictor.log.written)

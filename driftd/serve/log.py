@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,24 +80,40 @@ class PredictionLog:
         return str(self.path.with_name(f"{self.path.stem}-*{self.path.suffix}"))
 
     def write(self, record: Mapping[str, Any]) -> None:
-        """Append ``record`` as one line; on return it is in the file (and on disk with
-        ``fsync``). Raises :class:`LogWriteError` when it is not."""
-        line = orjson.dumps(record) + b"\n"
+        """Append ``record`` as one line (see :meth:`write_many`)."""
+        self.write_many([record])
+
+    def write_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append one line per record; on return they are in the file (and on disk with
+        ``fsync``). Raises :class:`LogWriteError` when they are not: then none of them
+        counts as logged (a part may be, and is logged again if retried: a duplicate)."""
+        lines = [orjson.dumps(record) + b"\n" for record in records]
+        if not lines:
+            return
         with self._lock:
             try:
-                fd = self._file_for(len(line))
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if self.fsync:
-                    os.fdatasync(fd)
+                start = 0
+                while start < len(lines):
+                    fd = self._file_for(len(lines[start]))
+                    end, size = start + 1, len(lines[start])
+                    while (
+                        end < len(lines) and self._size + size + len(lines[end]) <= self.max_bytes
+                    ):
+                        size += len(lines[end])
+                        end += 1
+                    view = memoryview(b"".join(lines[start:end]))
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    self._size += size
+                    if self.fsync:
+                        os.fdatasync(fd)
+                    start = end
             except OSError as exc:
                 self._close()  # what follows goes to a new file, not after a torn line
                 raise LogWriteError(
                     f"cannot write the prediction log {self.current}: {exc.strerror or exc}"
                 ) from exc
-            self._size += len(line)
-            self.written += 1
+            self.written += len(lines)
 
     def _file_for(self, size: int) -> int:
         now = self.clock().astimezone(UTC)
