@@ -88,9 +88,11 @@ def build(config: Config, serve: ServeConfig, source: ModelSource | None = None)
         fsync=serve.log.fsync,
     )
     _check_sources(config, log.glob)
+    models = ServedModels(source or model_source(config, serve))
+    models.current  # noqa: B018 - load now: a champion that does not load stops the start
     predictor = Predictor(
         schema=schema,
-        models=ServedModels(source or model_source(config, serve)),
+        models=models,
         log=log,
         challenger_share=serve.challenger_share,
         task=config.model.task,
