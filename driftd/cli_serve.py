@@ -105,7 +105,7 @@ def build(config: Config, serve: ServeConfig, source: ModelSource | None = None)
 
 def _check_sources(config: Config, log_glob: str) -> None:
     """Warn when no prediction source would ingest what the service logs."""
-    sample = log_glob.replace("*", "20261205T030000Z-0")
+    sample = log_glob.replace("*", "20261205T030000Z-0000")
     patterns = [p for s in config.sources.predictions if s.format == "jsonl" for p in s.paths]
     if not any(fnmatch.fnmatch(sample, p) for p in patterns):
         logger.warning(

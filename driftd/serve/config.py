@@ -30,7 +30,7 @@ def _seconds(value: Any) -> Any:
 
 class ServeLogConfig(_Section):
     """The prediction log: JSON Lines in driftd's contract, one new file per start and
-    per rotation, named ``<stem>-<UTC time>-<n><suffix>`` next to ``path``."""
+    per rotation, named ``<stem>-<UTC time>-<nnnn><suffix>`` next to ``path``."""
 
     path: Path = Path("logs/predictions.jsonl")
     max_bytes: int = Field(64 << 20, ge=4096)  # rotate when a file would outgrow this

@@ -6,10 +6,10 @@ write and before the response may make the client retry with the same id: the lo
 holds that id twice and ingestion counts the second as a duplicate, which is right.
 
 Files are never renamed nor appended to after a restart: each start and each rotation
-(by size, and at each new UTC hour) creates a new file ``<stem>-<UTC time>-<n><suffix>``
-with an exclusive create, so a line cut short by a crash stays the last line of its file
-(ingestion waits for a newline that never comes, and ignores it) and never glues itself
-to the next record. :attr:`PredictionLog.glob` matches every file, for ``sources:``.
+(by size, and at each new UTC hour) creates a new file
+``<stem>-<UTC time>-<nnnn><suffix>`` with an exclusive create, so a line cut short by a
+crash stays the last line of its file (ingestion waits for a newline that never comes,
+and ignores it) and never glues itself to the next record. :attr:`PredictionLog.glob` matches every file, for ``sources:``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class PredictionLog:
     """Appends contract records to rotating files; thread-safe.
 
     ``path`` names the stem and suffix (``logs/predictions.jsonl`` writes
-    ``logs/predictions-20261205T031500Z-0.jsonl``, ...). Nothing is opened until the first
+    ``logs/predictions-20261205T031500Z-0000.jsonl``, ...). Nothing is opened until the first
     record.
     """
 
@@ -135,7 +135,7 @@ class PredictionLog:
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
         for n in range(10_000):
-            candidate = directory / f"{self.path.stem}-{stamp}-{n}{self.path.suffix}"
+            candidate = directory / f"{self.path.stem}-{stamp}-{n:04d}{self.path.suffix}"
             try:
                 self._fd = os.open(candidate, flags, 0o644)
             except FileExistsError:

@@ -11,6 +11,7 @@ load, and a failed reload keeps the models that serve. Two sources: :class:`File
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import threading
 from collections.abc import Mapping
@@ -114,8 +115,8 @@ class FileSource:
         import joblib
 
         try:
-            data = path.read_bytes()
-            native = joblib.load(path)
+            data = path.read_bytes()  # once: the version is that of what is loaded
+            native = joblib.load(io.BytesIO(data))
         except FileNotFoundError:
             raise ServeError(f"serve.models.{alias}: no file {str(path)!r}") from None
         except Exception as exc:  # noqa: BLE001 - unpickling raises anything: translate

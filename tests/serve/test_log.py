@@ -29,8 +29,8 @@ def test_a_new_utc_hour_starts_a_new_file(tmp_path: Path, clock: Clock) -> None:
         assert log.current != first
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "predictions-20261205T030000Z-0.jsonl",
-        "predictions-20261205T040000Z-0.jsonl",
+        "predictions-20261205T030000Z-0000.jsonl",
+        "predictions-20261205T040000Z-0000.jsonl",
     ]
     assert [r["id"] for r in logged(log)] == ["r0", "r1", "r2"]
 
@@ -46,6 +46,18 @@ def test_a_file_never_grows_past_max_bytes(tmp_path: Path, clock: Clock) -> None
     assert all(f.stat().st_size <= 4096 for f in files)
     assert all(fnmatch.fnmatch(str(f), log.glob) for f in files)
     assert sorted(r["id"] for r in logged(log)) == sorted(f"r{i}" for i in range(300))
+
+
+def test_a_batch_is_split_across_files_at_max_bytes(tmp_path: Path, clock: Clock) -> None:
+    log = PredictionLog(tmp_path / "p.jsonl", clock=clock, max_bytes=4096, hourly=False)
+    log.write_many([record(i) for i in range(100)])
+    log.write_many([record(i) for i in range(100, 250)])
+    log.close()
+
+    assert len(list(tmp_path.iterdir())) > 3
+    assert all(f.stat().st_size <= 4096 for f in tmp_path.iterdir())
+    assert [r["id"] for r in logged(log)] == [f"r{i}" for i in range(250)]
+    assert log.written == 250
 
 
 def test_a_restart_writes_a_new_file_after_a_torn_line(tmp_path: Path, clock: Clock) -> None:
