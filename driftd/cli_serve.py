@@ -36,6 +36,7 @@ def load_config(path: Path) -> tuple[Config, ServeConfig]:
     from pydantic import ValidationError
 
     from driftd.config import format_errors, parse
+    from driftd.logs import protect
     from driftd.serve.config import ServeConfig
 
     try:
@@ -49,6 +50,7 @@ def load_config(path: Path) -> tuple[Config, ServeConfig]:
     section = data.pop(SECTION, None) or {}
     base = path.resolve().parent
     config = parse(data, base=base, path=path, environ=os.environ)
+    protect(*config.secrets.values())
     try:
         serve = ServeConfig.model_validate(section)
     except ValidationError as exc:

@@ -165,3 +165,13 @@ def test_health_names_the_versions_that_serve(
         FileSource(models_dir).load().champion.version,
         FileSource(models_dir).load().challenger.version,  # type: ignore[union-attr]
     }
+
+
+def test_missing_values_are_served_and_logged_as_null(service: Callable[..., Service]) -> None:
+    s = service()
+    nulls = dict.fromkeys(features(), None)
+    response = s.post({"id": "empty", "features": nulls})
+
+    assert response.status_code == 200, response.text
+    assert 0.0 <= response.json()["score"] <= 1.0
+    assert s.lines()[0]["features"] == nulls
