@@ -78,3 +78,18 @@ def test_a_champion_that_does_not_load_stops_the_start_with_its_key(tmp_path: Pa
     assert result.exit_code == 1
     assert "serve.models.champion: cannot load" in result.output
     assert "broken.pkl" in result.output
+
+
+def test_the_cli_runs_without_the_ui_extra() -> None:
+    """FastAPI and uvicorn are an extra: importing the CLI must not need them."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys, driftd.cli\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, text=True)
+    loaded = set(json.loads(out.stdout))
+    assert not loaded & {"fastapi", "uvicorn", "starlette", "sklearn", "joblib"}
