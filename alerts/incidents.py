@@ -11,7 +11,9 @@ Alertmanager's habits:
 - it resolves after ``resolve_after`` clear looks in a row (windows for window rules,
   runs for job rules); a resolve notice is sent only for an incident that was announced;
 - everything new in one cycle goes out as *one* message per model; repeats, escalations
-  and resolves go to the thread of the message that announced the incident.
+  and resolves go to the thread of the message that announced the incident;
+- an event rule's signal (a training started, a challenger registered) is announced and
+  closed at once: each event is told once, none waits to resolve.
 
 Windows older than the newest window already evaluated are not looked at again: late
 data can refine an old window's statistics, but it does not page anyone about the past.
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from alerts.signals import ORDER, RANK, WINDOW_RULES, Evaluation, Signal
+from alerts.signals import EVENT_RULES, ORDER, RANK, WINDOW_RULES, Evaluation, Signal
 from storage.alerts import OPEN, RESOLVED, Incident, Silence
 
 Change = Literal["new", "repeat", "escalated", "resolved"]
@@ -215,6 +217,9 @@ def plan(
             out.threads.setdefault(i.root_pk, []).append(item)
         if change != "resolved":
             w.incident = replace(i, last_notified_at=now, notified_severity=i.severity)
+    for w in working.values():  # an event is told once, then closed without a notice
+        if w.fired and w.incident.rule in EVENT_RULES:
+            w.incident = replace(w.incident, state=RESOLVED, resolved_at=now)
     out.announce.sort(key=_importance)
     for items in out.threads.values():
         items.sort(key=_importance)

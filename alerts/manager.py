@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.incidents import Item, Plan, Policy, plan
-from alerts.signals import Evaluation
+from alerts.signals import EVENT_RULES, Evaluation
 from storage.alerts import OPEN, RESOLVED, AlertRepository, Unit
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class AlertManager:
             else:
                 unit.update_incident(w.pk, **values)
             pks[i.key] = w.pk
-            if i.state == RESOLVED:
+            if i.state == RESOLVED and i.rule not in EVENT_RULES:
                 report.resolved.append(f"{i.rule}/{i.scope}")
             elif i.state == OPEN and i.suppressed:
                 report.suppressed.append(f"{i.rule}/{i.scope}: {i.suppressed}")

@@ -35,7 +35,8 @@ INGESTION = "ingestion"
 SOURCE = "source"
 QUARANTINE = "quarantine"
 JOB_FAILED = "job_failed"
-RETRAINING = "retraining"
+RETRAINING = "retraining"  # retraining is called for (suggest mode): a condition
+TRAINING = "training"  # a training started, was gated, registered a challenger: events
 PROMOTION = "promotion"
 
 # the order rules are listed in a message: causes and the broadest first
@@ -54,11 +55,15 @@ ORDER = (
     MULTIVARIATE_DRIFT,
     COLUMN_DRIFT,
     RETRAINING,
+    TRAINING,
     PROMOTION,
 )
 
 DRIFT_RULES = frozenset({COLUMN_DRIFT, DATASET_DRIFT, PREDICTION_DRIFT, MULTIVARIATE_DRIFT})
 WINDOW_RULES = DRIFT_RULES | {QUALITY}
+# rules whose signals are events, not conditions: announced once when they fire, then
+# closed at once (no resolve notice); the next event opens a new incident
+EVENT_RULES = frozenset({TRAINING, PROMOTION})
 
 ACTIONS: dict[str, str] = {
     COLUMN_DRIFT: "Check the upstream source of the drifted features; open the detail report.",
@@ -79,7 +84,9 @@ ACTIONS: dict[str, str] = {
     SOURCE: "No input: check `sources.*.paths` in the config and that the producer writes.",
     QUARANTINE: "Many malformed records: check the producer; `driftd status` lists reasons.",
     JOB_FAILED: "A driftd job failed: `driftd check` shows the error.",
-    RETRAINING: "See the retraining report.",
+    RETRAINING: "The triggers call for retraining: review the reason, then train with "
+    "`driftd retrain --reason ...` or set `retrain.mode: auto`.",
+    TRAINING: "See `driftd models show` for the candidate, its gates and its lineage.",
     PROMOTION: "A model version changed: confirm the new champion behaves.",
 }
 

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from driftd.config_retrain import RegistryConfig, RetrainConfig
 from monitor.records import FeatureType, Fields
 from monitor.windows import RowWindows, TimeWindows, Windows, parse_duration
 from storage.errors import ConfigError
@@ -384,6 +385,8 @@ class Config(Section):
     alerts: AlertsConfig = AlertsConfig()
     performance: PerformanceConfig = PerformanceConfig()
     review: ReviewConfig = ReviewConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    registry: RegistryConfig = RegistryConfig()
     # the sections of registered jobs that add their own (see driftd.jobs), validated
     jobs: dict[str, BaseModel] = Field(default_factory=dict, exclude=True)
     config_path: Path | None = Field(None, exclude=True)

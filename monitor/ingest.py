@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import csv
 import gc
-import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import MAXYEAR, datetime
+from datetime import datetime
 from typing import Any, BinaryIO, Literal, Protocol
 
 import orjson
 
+from monitor.decoding import (
+    csv_value,
+    decode_json_line,
+    excerpt,
+    refuse_non_finite,
+    window_of,
+)
 from monitor.records import (
     FeatureType,
     Reason,
     RecordSpec,
     Rejected,
-    find_non_finite,
     label_parser,
     prediction_line_parser,
     prediction_parser,
@@ -42,14 +47,13 @@ from monitor.sources import (
     read_lines,
     same_head,
 )
-from monitor.windows import RowWindows, TimeWindows, Windows
-from storage.ingest import Checkpoint, Chunk, ChunkResult
+from monitor.windows import RowWindows, Windows
+from storage.rows import Checkpoint, Chunk, ChunkResult
 
 logger = logging.getLogger(__name__)
 
 Kind = Literal["predictions", "labels"]
 Format = Literal["jsonl", "csv", "parquet"]
-EXCERPT_BYTES = 200
 
 
 class Repository(Protocol):
@@ -142,104 +146,6 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _window_of(windows: Windows) -> Callable[[datetime], datetime | None]:
-    """The parsers' window assignment: row-count windows are assigned when stored."""
-    if isinstance(windows, RowWindows):
-        return _assigned_when_stored
-    return _last_window_first(windows)
-
-
-def _assigned_when_stored(ts: datetime) -> None:
-    # a window start may be moved 1 µs past the previous one: keep room for that
-    if ts.year == MAXYEAR:
-        raise Rejected(Reason.BAD_TS, f"no window for {ts.isoformat()}")
-    return None
-
-
-def _last_window_first(windows: TimeWindows) -> Callable[[datetime], datetime]:
-    """``windows.start_of`` that first tries the window of the previous call.
-
-    Log records come roughly in time order, so most fall in the window of the record
-    before them; two comparisons cost less than a third of computing the window. A time
-    whose window would end after year 9999 is a bad timestamp: no window row can hold it.
-    """
-    last: tuple[datetime, datetime] | None = None  # (start, end) of the previous window
-
-    def start_of(ts: datetime) -> datetime:
-        nonlocal last
-        if last is not None and last[0] <= ts < last[1]:
-            return last[0]
-        start = windows.start_of(ts)
-        try:
-            last = (start, windows.end_of(start))
-        except OverflowError:
-            raise Rejected(Reason.BAD_TS, f"no window for {ts.isoformat()}") from None
-        return start
-
-    return start_of
-
-
-def _excerpt(data: bytes) -> str:
-    # NUL is escaped: PostgreSQL text cannot hold it
-    text = data[:EXCERPT_BYTES].decode("utf-8", errors="backslashreplace")
-    return text.replace("\x00", "\\x00")
-
-
-def decode_json_line(data: bytes) -> Any:
-    """The JSON value of one line; raises :class:`Rejected` for bad bytes or syntax."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        refused = str(exc)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Rejected(Reason.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}") from None
-    try:
-        # the stdlib parser accepts NaN/Infinity, so they are reported as non-finite values
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise Rejected(Reason.BAD_JSON, str(exc)[:120]) from None
-    where = find_non_finite(value)
-    if where is not None:
-        raise Rejected(Reason.NON_FINITE, f"{where} is not a finite number")
-    # What else orjson refuses is no text either, such as a lone surrogate escape
-    # ("\ud800"): storing it would fail the whole chunk, on every retry.
-    raise Rejected(Reason.BAD_JSON, refused[:120])
-
-
-def _refuse_non_finite(record: dict[str, Any]) -> None:
-    """Flat rows (CSV, Parquet) can hold NaN or infinity, which JSON lines cannot."""
-    where = find_non_finite(record)
-    if where is not None:
-        raise Rejected(Reason.NON_FINITE, f"{where} is not a finite number")
-
-
-def _csv_value(text: str, kind: FeatureType | None) -> Any:
-    if text == "":
-        return None
-    if kind is FeatureType.NUMERIC:
-        try:
-            return float(text)
-        except ValueError:
-            return text  # reported as a type error by validation
-    if kind is FeatureType.BOOLEAN:
-        low = text.lower()
-        if low in ("true", "1", "yes"):
-            return True
-        if low in ("false", "0", "no"):
-            return False
-        return text
-    if kind is FeatureType.CATEGORICAL:
-        return text
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            continue
-    return text
-
-
 class Ingestor:
     """Reads every source once, from its checkpoints to the end of its complete lines."""
 
@@ -288,10 +194,10 @@ class Ingestor:
         checkpoints = self.repository.checkpoints(self.model, source.name)
         parse_line: LineParser | None = None
         if source.kind == "predictions":
-            window_of = _window_of(self.windows)
-            parse = prediction_parser(source.spec, window_of)
+            window = window_of(self.windows)
+            parse = prediction_parser(source.spec, window)
             if source.format == "jsonl":
-                parse_line = prediction_line_parser(source.spec, window_of)
+                parse_line = prediction_line_parser(source.spec, window)
         else:
             parse = label_parser(source.spec)
         found_files = discover(source.paths)
@@ -477,7 +383,7 @@ class Ingestor:
                 "byte_offset": line.offset,
                 "reason": str(rej.reason),
                 "detail": rej.detail,
-                "excerpt": _excerpt(line.data),
+                "excerpt": excerpt(line.data),
             }
         )
 
@@ -511,10 +417,10 @@ class Ingestor:
                     Reason.BAD_CSV_ROW, f"{len(values)} fields, the header has {len(header)}"
                 )
             record = {
-                name: _csv_value(value, kind)
+                name: csv_value(value, kind)
                 for name, value, kind in zip(header, values, kinds, strict=True)
             }
-            _refuse_non_finite(record)
+            refuse_non_finite(record)
             return record
 
         return decode
@@ -543,7 +449,7 @@ class Ingestor:
             for record in pf.read_row_group(group).to_pylist():
                 line += 1
                 try:
-                    _refuse_non_finite(record)
+                    refuse_non_finite(record)
                     chunk.rows.append(parse(record))
                 except Rejected as rej:
                     raw = orjson.dumps(record, default=str)

@@ -11,7 +11,10 @@ The tables are designed for every stage of the loop, not only ingestion:
 - ``windows``: one row per (model, window start): row counts and the mergeable partial
   statistics state of the window, plus its finalized results.
 - ``reference_profiles``: the fitted reference profile per model version.
-- ``model_versions``, ``model_aliases``: the model registry (champion, challenger...).
+- ``model_versions``, ``model_aliases``: driftd's record of the MLflow registry's
+  versions (with their artifact digest) and aliases (champion, challenger, previous).
+- ``alias_moves``: the append-only log of every alias move (who, when, from, to, why).
+- ``trainings``: one row per training attempt (trigger, outcome, data cut-off).
 - ``incidents``, ``alert_outbox``, ``silences``: alert state and the delivery outbox.
 - ``review_items``: the human review queue.
 - ``detections``: concept-drift detector firings.
@@ -190,6 +193,9 @@ model_versions = Table(
     Column("metrics", Text),  # JSON
     Column("params", Text),  # JSON
     Column("created_at", TS, nullable=False),
+    Column("digest", String(64)),  # SHA-256 of the artifact, checked when it is loaded
+    Column("run_id", String(100)),  # the MLflow run that produced it
+    Column("details", Text),  # JSON: gates, trigger, training-set window and rows
 )
 
 model_aliases = Table(
@@ -200,6 +206,39 @@ model_aliases = Table(
     Column("version", String(100), nullable=False),
     Column("updated_at", TS, nullable=False),
 )
+
+# append-only: every alias move, with who moved it and why (one decision = one ``move``)
+alias_moves = Table(
+    "alias_moves",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("move", String(32), nullable=False),  # groups the rows of one decision
+    Column("alias", String(50), nullable=False),
+    Column("from_version", String(100)),  # None: the alias was not set
+    Column("to_version", String(100)),  # None: the alias was removed
+    Column("moved_by", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("moved_at", TS, nullable=False),
+)
+Index("ix_alias_moves_model", alias_moves.c.model, alias_moves.c.pk)
+
+# one row per training attempt: cooldown, lineage and what triggered it
+trainings = Table(
+    "trainings",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("trigger", String(50), nullable=False),  # drift, realized, ..., manual, import
+    Column("reason", Text, nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("outcome", String(20), nullable=False),  # running, registered, rejected, failed
+    Column("data_end", TS),  # the newest production row the training set may hold
+    Column("version", String(100)),  # the registered version, when there is one
+    Column("details", Text),  # JSON
+)
+Index("ix_trainings_model_started", trainings.c.model, trainings.c.started_at)
 
 incidents = Table(
     "incidents",
@@ -339,6 +378,7 @@ Index("ix_job_runs_job_started", job_runs.c.job, job_runs.c.started_at)
 
 __all__ = [
     "alert_outbox",
+    "alias_moves",
     "checkpoints",
     "cursors",
     "detections",
@@ -354,6 +394,7 @@ __all__ = [
     "reference_profiles",
     "review_items",
     "silences",
+    "trainings",
     "window_performance",
     "windows",
 ]

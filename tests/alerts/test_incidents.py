@@ -14,6 +14,7 @@ from alerts.signals import (
     JOB_FAILED,
     QUALITY,
     QUARANTINE,
+    TRAINING,
     Evaluation,
     Signal,
     quarantine_evaluation,
@@ -296,3 +297,20 @@ def test_other_models_evaluations_are_ignored() -> None:
         "other", frozenset({COLUMN_DRIFT}), (Signal(COLUMN_DRIFT, "x", "warning", "x"),)
     )
     assert cycle([other], T0).announce == []
+
+
+def test_an_event_is_announced_once_and_closed_without_a_resolve_notice() -> None:
+    cycle = Cycle(Policy(resolve_after=1))
+    event = Evaluation(
+        MODEL,
+        frozenset({TRAINING}),
+        (Signal(TRAINING, "challenger", "warning", "candidate registered as challenger"),),
+    )
+    [item] = cycle([event], T0).announce
+    assert item.key[1:] == (TRAINING, "challenger") and item.change == "new"
+    assert cycle.open() == {}  # told, and closed at once
+    quiet = cycle([Evaluation(MODEL, frozenset({TRAINING}))], T0 + timedelta(minutes=1))
+    assert quiet.announce == [] and quiet.threads == {}  # no "resolved" for an event
+    # the next event is told again, not held back as a repeat
+    [again] = cycle([event], T0 + timedelta(minutes=2)).announce
+    assert again.change == "new"

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.ingest import _last_window_first, decode_json_line
+from monitor.decoding import _last_window_first, decode_json_line
 from monitor.records import (
     FeatureType,
     Fields,

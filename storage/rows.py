@@ -1,0 +1,49 @@
+"""The rows that ingestion and storage exchange, free of SQLAlchemy so that
+:mod:`monitor` can import them without loading the database layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far one file of one source has been read.
+
+    ``rows``, ``duplicates`` and ``quarantined`` are totals as read from the store; when
+    a chunk is committed they are incremented by the chunk's own counts.
+    """
+
+    file_key: str
+    path: str
+    head: str | None
+    position: int
+    line: int
+    rows: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class Chunk:
+    """One unit of ingestion: what to write and where reading got to."""
+
+    model: str
+    source: str
+    kind: str  # "predictions" or "labels"
+    checkpoint: Checkpoint
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    window_size: timedelta = timedelta(hours=1)  # time windows: rows carry window_start
+    # row-count windows of this many predictions: window_start is assigned at commit
+    window_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    inserted: int
+    duplicates: int
+    quarantined: int
+    windows: dict[datetime, int]  # window start -> rows inserted into it
