@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -60,19 +61,24 @@ def load_config(path: Path) -> tuple[Config, ServeConfig]:
     return config, serve.resolved(base)
 
 
-def model_source(config: Config, serve: ServeConfig) -> ModelSource:
-    """Model files when ``serve.models`` names them; else the registry's aliases."""
-    from driftd.serve.models import FileSource
+def model_source(config: Config, serve: ServeConfig, resources: ExitStack) -> ModelSource:
+    """Model files when ``serve.models`` names them; else the registry's aliases (its
+    store stays open until ``resources`` closes)."""
+    from driftd.serve.models import FileSource, RegistrySource
 
     if serve.models:
         return FileSource({str(alias): path for alias, path in serve.models.items()})
-    raise ConfigError(
-        "serve.models: name the champion's model file (serving from the registry's "
-        "aliases is not wired in this build)"
-    )
+    from driftd.config_retrain import build_registry
+    from storage.store import Store
+
+    config.workspace.mkdir(parents=True, exist_ok=True)
+    store = Store(config.storage_url)
+    resources.callback(store.dispose)
+    store.migrate()
+    return RegistrySource(build_registry(config, store))
 
 
-def build(config: Config, serve: ServeConfig, source: ModelSource | None = None) -> Any:
+def build(config: Config, serve: ServeConfig, resources: ExitStack) -> Any:
     """The ASGI application ``driftd serve`` runs."""
     from driftd.reference import Reference
     from driftd.serve.app import create_app
@@ -90,7 +96,7 @@ def build(config: Config, serve: ServeConfig, source: ModelSource | None = None)
         fsync=serve.log.fsync,
     )
     _check_sources(config, log.glob)
-    models = ServedModels(source or model_source(config, serve))
+    models = ServedModels(model_source(config, serve, resources))
     models.current  # noqa: B018 - load now: a champion that does not load stops the start
     predictor = Predictor(
         schema=schema,
@@ -143,12 +149,13 @@ def serve(
                 "driftd serve needs FastAPI and uvicorn: pip install 'driftd[ui]'"
             ) from None
         loaded, section = load_config(config)
-        application = build(loaded, section)
-        uvicorn.run(
-            application,
-            host=host or section.host,
-            port=section.port if port is None else port,
-            log_config=None,  # driftd's logging, set up above
-            access_log=False,  # every prediction is in the prediction log already
-            timeout_graceful_shutdown=30,
-        )
+        with ExitStack() as resources:
+            application = build(loaded, section, resources)
+            uvicorn.run(
+                application,
+                host=host or section.host,
+                port=section.port if port is None else port,
+                log_config=None,  # driftd's logging, set up above
+                access_log=False,  # every prediction is in the prediction log already
+                timeout_graceful_shutdown=30,
+            )

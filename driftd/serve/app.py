@@ -110,6 +110,7 @@ def create_app(
             logger.info("stopped serving: %d predictions logged", predictor.log.written)
 
     app = FastAPI(title="driftd serve", lifespan=lifespan)
+    app.state.predictor = predictor
 
     # no `from __future__ import annotations` here: FastAPI reads this body type at run time
     @app.post("/predict", response_model=PredictionOut, response_model_exclude_none=True)

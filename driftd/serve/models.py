@@ -152,7 +152,10 @@ class RegistrySource:
     def load(self) -> Loaded:
         versions = self._versions()
         if "champion" not in versions:
-            raise ServeError(f"registry {self.registry.name!r} has no champion to serve")
+            raise ServeError(
+                f"registry {self.registry.name!r} has no champion to serve: register one "
+                "(driftd models register FILE) or name a file under serve.models"
+            )
         etag = ";".join(f"{a}={v}" for a, v in versions.items())
         models = {v: self._cache.get(v) or self.registry.load(v) for v in versions.values()}
         self._cache = models

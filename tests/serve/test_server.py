@@ -188,8 +188,11 @@ def test_every_served_prediction_is_logged_once_across_a_kill_and_ingested_once(
     assert stored == {line["id"]: line["variant"] for line in lines}
 
 
-def test_serve_refuses_a_config_without_a_champion_file(tmp_path: Path, sqlite_url: str) -> None:
+def test_serve_without_model_files_and_an_empty_registry_says_what_to_do(
+    tmp_path: Path, sqlite_url: str
+) -> None:
     serve_yaml, _ = write_configs(tmp_path, sqlite_url, {}, free_port())
     result = CliRunner().invoke(app, ["serve", "-c", str(serve_yaml)])
-    assert result.exit_code == 2
-    assert "serve.models" in result.output
+    assert result.exit_code == 1
+    assert "registry 'fraud' has no champion to serve" in result.output
+    assert "driftd models register" in result.output
