@@ -23,6 +23,7 @@ from driftd.cli_quarantine import quarantine_app, since_time
 from driftd.cli_report import report_app
 from driftd.cli_retrain import retrain
 from driftd.cli_review import review_app, training_set
+from driftd.cli_serve import serve
 from driftd.logs import setup_logging
 
 
@@ -256,6 +257,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(report_app, name="report")
 app.command("training-set")(training_set)
 app.command("retrain")(retrain)
+app.command()(serve)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from driftd.config_retrain import RegistryConfig, RetrainConfig
+from driftd.serve.config import ServeConfig
 from monitor.records import FeatureType, Fields
 from monitor.windows import RowWindows, TimeWindows, Windows, parse_duration
 from storage.errors import ConfigError
@@ -387,6 +388,7 @@ class Config(Section):
     review: ReviewConfig = ReviewConfig()
     retrain: RetrainConfig = RetrainConfig()
     registry: RegistryConfig = RegistryConfig()
+    serve: ServeConfig = ServeConfig()  # `driftd serve`
     # the sections of registered jobs that add their own (see driftd.jobs), validated
     jobs: dict[str, BaseModel] = Field(default_factory=dict, exclude=True)
     config_path: Path | None = Field(None, exclude=True)
@@ -492,6 +494,7 @@ def parse(
             "reference": reference,
             "sources": sources,
             "storage": storage,
+            "serve": config.serve.resolved(base),
             "config_path": path,
         }
     )
