@@ -155,22 +155,26 @@ class App:
 
     def profile(self) -> Any:
         """The stored reference profile, fitted (and stored) when missing or outdated."""
-        import orjson
-
-        from monitor.drift.profile import ReferenceProfile, fit_profile
+        from monitor.drift.stored import load_profile
 
         reference = self.config.reference
         if reference is None:
             raise ConfigError("reference: drift statistics need a reference table")
         st = reference.path.stat() if reference.path.exists() else None
         fingerprint = f"{st.st_size}:{st.st_mtime_ns}" if st else "missing"
-        stored = self.statistics_repository.profile(self.model, reference.model_version)
-        if stored:
-            data = orjson.loads(stored)
-            if data.get("source") == fingerprint or st is None:
-                return ReferenceProfile.from_dict(data)
+        return load_profile(
+            self.statistics_repository,
+            self.model,
+            reference.model_version,
+            fingerprint if st else None,
+            self._reference_columns,
+        )
+
+    def _reference_columns(self) -> Any:
         from monitor.statistics import PREDICTION, SCORE
 
+        reference = self.config.reference
+        assert reference is not None
         frame = self.reference_frame()
         columns = {name: frame[name].to_numpy() for name in self.schema if name in frame}
         schema = {name: kind for name, kind in self.schema.items() if name in frame}
@@ -183,13 +187,7 @@ class App:
             if source not in frame:
                 raise ConfigError(f"reference: no column {source!r} in {reference.path}")
             columns[pseudo], schema[pseudo] = frame[source].to_numpy(), kind
-        profile = fit_profile(columns, schema, model_version=reference.model_version)
-        payload = {**profile.to_dict(), "source": fingerprint}
-        self.statistics_repository.save_profile(
-            self.model, reference.model_version, orjson.dumps(payload).decode()
-        )
-        logger.info("fitted the reference profile of %s (%d rows)", self.model, profile.rows)
-        return profile
+        return columns, schema
 
     def statistics_engine(self) -> Any:
         from monitor.statistics import DriftSettings, StatisticsEngine
@@ -199,6 +197,8 @@ class App:
             settings = DriftSettings(
                 method=drift.method,
                 threshold=drift.threshold,
+                mode=drift.thresholds,
+                min_rows=drift.min_rows,
                 false_alarm_rate=drift.false_alarm_rate,
                 drift_share=drift.drift_share,
                 columns={n: (c.method, c.threshold) for n, c in drift.columns.items()},

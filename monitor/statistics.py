@@ -19,8 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from monitor.drift.calibrate import Calibration, calibrate, size_bucket
-from monitor.drift.compare import reference_column, window_drift
+from monitor.drift.compare import ExactValues, Threshold, reference_column, window_drift
 from monitor.drift.multivariate import (
     Encoder,
     MultivariateDrift,
@@ -31,6 +30,7 @@ from monitor.drift.profile import ReferenceProfile
 from monitor.drift.quality import QualityThresholds, window_checks
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import WindowState, merge, partial, row_keys
+from monitor.drift.thresholds import Calibrated
 from storage.statistics import StoredRow
 
 logger = logging.getLogger(__name__)
@@ -51,13 +51,22 @@ class Repository(Protocol):
 
     def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]: ...
 
+    def window_rows(self, model: str, start: datetime) -> list[StoredRow]: ...
+
 
 @dataclass(frozen=True)
 class DriftSettings:
-    """How columns are tested: method and threshold per column, dataset rule."""
+    """How columns are tested: method and threshold per column, dataset rule.
+
+    ``mode`` is ``drift.thresholds`` (:mod:`monitor.drift.thresholds`): "calibrated" or
+    "evidently"; a column whose threshold is a number uses that number in both.
+    ``min_rows``: fewest rows a window needs to be judged (None: per method).
+    """
 
     method: str = "auto"
     threshold: float | str = "calibrated"
+    mode: str = "calibrated"
+    min_rows: int | None = None
     false_alarm_rate: float = 0.01
     drift_share: float = 0.5
     columns: Mapping[str, tuple[str, float | str | None]] = field(default_factory=dict)
@@ -117,7 +126,6 @@ class StatisticsEngine:
         self.batch_rows = batch_rows
         self._references: dict[str, ReferenceColumn] = {}
         self._multivariate: tuple[Encoder, Reconstruction] | None = None
-        self._calibrations: dict[tuple[str, str, int], Calibration] = {}
 
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
         """Fold every stored prediction not folded yet."""
@@ -188,6 +196,7 @@ class StatisticsEngine:
                 predictions,
                 None if start == latest else expected,
                 duplicates=duplicates,
+                exact_values=self._stored_values(start),
             )
             if report is not None and results[start]["drift"]["drifted"]:
                 try:
@@ -214,25 +223,32 @@ class StatisticsEngine:
         expected_rows: float | None = None,
         *,
         duplicates: int = 0,
+        exact_values: ExactValues | None = None,
     ) -> dict[str, Any]:
         s = self.settings
         methods = {}
-        thresholds: dict[str, Any] = {}
-        used: dict[str, Calibration] = {}
-        for name, column in self.profile.columns.items():
+        thresholds: dict[str, Threshold] = {}
+        calibrated = s.mode == "calibrated"
+        for name in self.profile.columns:
             method, threshold = s.columns.get(name, (s.method, s.threshold))
             methods[name] = method
             if threshold is None:
                 threshold = s.threshold
-            if threshold == "calibrated":
-                thresholds[name] = self._calibrated(name, str(column.kind), used)
-            else:
-                thresholds[name] = threshold
+            null = self.profile.nulls.get(name)
+            if threshold != "calibrated":
+                thresholds[name] = float(threshold)
+            elif calibrated and null is not None:
+                thresholds[name] = Calibrated(null, s.false_alarm_rate)
+            else:  # evidently mode: the method's fixed default
+                thresholds[name] = None
         features = [n for n in self.profile.columns if n not in OUTPUTS]
         common: dict[str, Any] = {
             "references": self.references(),
             "methods": methods,
             "thresholds": thresholds,
+            "exact_values": exact_values,
+            "least": s.min_rows,
+            "rate": s.false_alarm_rate if calibrated else None,
         }
         drift = window_drift(
             state,
@@ -250,7 +266,7 @@ class StatisticsEngine:
             duplicates=duplicates,
             thresholds=s.quality,
         )
-        multivariate = self.multivariate(state)
+        multivariate = [] if drift.insufficient else self.multivariate(state)
         return {
             "start": start.isoformat(),
             "end": end.isoformat(),
@@ -259,7 +275,11 @@ class StatisticsEngine:
             "prediction_drift": [c.to_dict() for c in outputs.columns],
             "quality": [c.to_dict() for c in checks],
             "quality_failed": [c.to_dict() for c in checks if c.failed],
-            "calibration": {name: c.to_dict() for name, c in used.items()},
+            "calibration": {
+                "mode": s.mode,
+                "false_alarm_rate": s.false_alarm_rate,
+                "control": drift.control,
+            },
             "multivariate": [m.to_dict() for m in multivariate],
         }
 
@@ -284,18 +304,32 @@ class StatisticsEngine:
             reconstruction.drift(current, false_alarm_rate=rate),
         ]
 
-    def _calibrated(self, name: str, kind: str, used: dict[str, Calibration]) -> Any:
-        def threshold(method: str, n: int) -> float:
-            key = (name, method, size_bucket(n))
-            if key not in self._calibrations:
-                self._calibrations[key] = calibrate(
-                    self.references()[name],
-                    kind,
-                    method,
-                    size_bucket(n),
-                    target=self.settings.false_alarm_rate,
-                )
-            used[name] = self._calibrations[key]
-            return used[name].threshold
+    def _stored_values(self, start: datetime) -> ExactValues:
+        """A window's every value of a numeric column, re-read from the stored rows on
+        first need (once per window for all its numeric columns)."""
+        cache: dict[str, np.ndarray] = {}
 
-        return threshold
+        def values(name: str) -> np.ndarray | None:
+            if not cache:
+                numeric = [n for n, c in self.profile.columns.items() if c.numeric]
+                rows = self.repository.window_rows(self.model, start)
+                for column, raw in columns_of(rows, numeric).items():
+                    cache[column] = numeric_array(raw)
+            return cache.get(name)
+
+        return values
+
+
+def numeric_array(raw: list[Any]) -> np.ndarray:
+    """Stored values of a numeric column as float64, NaN where missing or not a number
+    (what the window state counts as present, see monitor.drift.state)."""
+    try:
+        return np.array(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.array(
+            [
+                float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
+                for v in raw
+            ],
+            dtype=np.float64,
+        )

@@ -78,6 +78,17 @@ class StatisticsRepository:
             )
             return [StoredRow(*r) for r in rows]
 
+    def window_rows(self, model: str, start: datetime) -> list[StoredRow]:
+        """Every stored prediction of one window (for exact scores at finalize)."""
+        p = schema.predictions
+        with self.store.connect("reading a window's predictions") as conn:
+            rows = conn.execute(
+                select(p.c.pk, p.c.id, p.c.window_start, p.c.features, p.c.prediction, p.c.score)
+                .where(p.c.model == model, p.c.window_start == start)
+                .order_by(p.c.pk)
+            )
+            return [StoredRow(*r) for r in rows]
+
     def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]:
         w = schema.windows
         with self.store.connect("reading window states") as conn:

@@ -95,8 +95,11 @@ def test_fold_once_finalize_changed_windows_and_flag_the_shift(workspace: Path) 
             assert drift["share"] == pytest.approx(2 / 6)
             [new] = [q for q in results[hour]["quality_failed"] if q["check"] == "new_categories"]
             assert new["column"] == "country" and "'BR'" in new["detail"]
-        # every column used the calibrated threshold for its window size
-        assert set(results[0]["calibration"]) == set(SCHEMA)
+        # every column used its calibrated threshold for its window size
+        assert results[0]["calibration"]["mode"] == "calibrated"
+        assert results[0]["drift"]["control"] == "fdr"
+        assert {c["column"] for c in results[0]["drift"]["columns"]} == set(SCHEMA)
+        assert all(c["null_p"] is not None for c in results[0]["drift"]["columns"])
 
         # nothing new: nothing folded, nothing finalized again
         again = app.statistics()
@@ -132,6 +135,37 @@ def test_a_restarted_engine_resumes_from_its_cursor(workspace: Path) -> None:
             "m", [datetime(2026, 11, 2, h, tzinfo=UTC) for h in range(6)]
         )
         assert all(json.loads(s)["rows"] == 400 for s in states.values())
+
+
+def test_calibration_is_paid_once_and_stored_with_the_profile(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The null distributions are fitted with the profile and stored in it: a second
+    `driftd once` (a new process: a new App) fits nothing and finds them in the store."""
+    import monitor.drift.profile as profile_module
+
+    fitted: list[int] = []
+    real = profile_module.fit_nulls
+
+    def counting(profile: object, **options: object) -> object:
+        fitted.append(1)
+        return real(profile, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(profile_module, "fit_nulls", counting)
+    config = load(workspace / "driftd.yaml")
+    with App(config) as app:
+        app.ingest()
+        assert app.statistics()["finalized"] == 6
+    assert len(fitted) == 1
+    with App(config) as again:
+        stored = json.loads(again.statistics_repository.profile("m", "reference") or "{}")
+        assert set(stored["nulls"]) == set(SCHEMA)
+        with open(workspace / "logs" / "p.jsonl", "a") as fh:
+            ts = datetime(2026, 11, 2, 2, 30, tzinfo=UTC)
+            fh.write(record(77_777, ts, draw(np.random.default_rng(2), 1).iloc[0]) + "\n")
+        again.ingest()
+        assert again.statistics()["finalized"] == 1
+    assert len(fitted) == 1  # no calibration work in the second process
 
 
 def test_stationary_windows_rarely_alarm_with_calibrated_thresholds() -> None:
