@@ -488,8 +488,13 @@ class App:
         except Exception:  # alerting about a job must not change the job's outcome
             logger.exception("could not evaluate alerts")
 
-    def _report(self, start: datetime, state: Any) -> str | None:
-        from monitor.drift.report import as_report_frame, capped, write_drift_report
+    def _report(self, start: datetime, state: Any, drift: Any = None) -> str | None:
+        from monitor.drift.report import (
+            as_report_frame,
+            capped,
+            report_options,
+            write_drift_report,
+        )
 
         size = self.config.windows.size  # None: row-count windows
         previous = start - size if size else self.repository.window_before(self.model, start)
@@ -512,6 +517,7 @@ class App:
             self.schema,
             path,
             title=f"{self.model} window {start.isoformat()}",
+            **report_options(drift),
         )
         return str(path)
 

@@ -29,7 +29,7 @@ from monitor.drift.multivariate import (
 from monitor.drift.profile import ReferenceProfile
 from monitor.drift.quality import QualityThresholds, window_checks
 from monitor.drift.samples import ReferenceColumn
-from monitor.drift.state import WindowState, merge, partial, row_keys
+from monitor.drift.state import NUMBERS, WindowState, merge, partial, row_keys
 from monitor.drift.thresholds import Calibrated
 from storage.statistics import StoredRow
 
@@ -51,7 +51,7 @@ class Repository(Protocol):
 
     def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]: ...
 
-    def window_rows(self, model: str, start: datetime) -> list[StoredRow]: ...
+    def window_features(self, model: str, start: datetime) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,9 @@ def columns_of(rows: list[StoredRow], names: list[str]) -> dict[str, list[Any]]:
     model's outputs under :data:`SCORE` and :data:`PREDICTION` when asked for."""
     features_wanted = [n for n in names if n not in OUTPUTS]
     out: dict[str, list[Any]] = {name: [] for name in names}
-    for row in rows:
-        features = orjson.loads(row.features)
-        for name in features_wanted:
-            out[name].append(features.get(name))
+    parsed = [orjson.loads(row.features) for row in rows]
+    for name in features_wanted:
+        out[name] = [features.get(name) for features in parsed]
     if SCORE in out:
         out[SCORE] = [row.score for row in rows]
     if PREDICTION in out:
@@ -117,6 +116,7 @@ class StatisticsEngine:
         settings: DriftSettings | None = None,
         sample_size: int = 5000,
         batch_rows: int = 50_000,
+        kept_values: int = 25_000_000,
     ) -> None:
         self.repository = repository
         self.model = model
@@ -126,6 +126,10 @@ class StatisticsEngine:
         self.batch_rows = batch_rows
         self._references: dict[str, ReferenceColumn] = {}
         self._multivariate: tuple[Encoder, Reconstruction] | None = None
+        # numeric values of the windows this process folded from their first row, kept
+        # (up to `kept_values`) so that finalize scores them exactly without re-reading
+        self.kept_values = kept_values
+        self._kept: dict[datetime, dict[str, list[np.ndarray]]] = {}
 
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
         """Fold every stored prediction not folded yet."""
@@ -142,13 +146,15 @@ class StatisticsEngine:
             stored = self.repository.states(self.model, list(by_window))
             updated = {}
             for start, window_rows in by_window.items():
+                columns = columns_of(window_rows, names)
                 batch = partial(
-                    columns_of(window_rows, names),
+                    columns,
                     row_keys([r.id for r in window_rows]),
                     self.profile,
                     sample_size=self.sample_size,
                 )
                 previous = stored.get(start)
+                self._keep(start, previous is None, columns)
                 if previous:
                     batch = merge(WindowState.from_dict(orjson.loads(previous)), batch)
                 updated[start] = orjson.dumps(batch.to_dict()).decode()
@@ -158,6 +164,18 @@ class StatisticsEngine:
             report.windows.update(by_window)
             if progress:
                 progress(len(rows))
+
+    def _keep(self, start: datetime, first: bool, columns: dict[str, list[Any]]) -> None:
+        if not (first or start in self._kept):
+            return
+        numeric = [n for n, c in self.profile.columns.items() if c.numeric]
+        kept = sum(a.size for w in self._kept.values() for v in w.values() for a in v)
+        if kept + len(numeric) * len(next(iter(columns.values()), [])) > self.kept_values:
+            self._kept.pop(start, None)  # too many: finalize re-reads this window
+            return
+        window = self._kept.setdefault(start, {n: [] for n in numeric})
+        for name in numeric:
+            window[name].append(numeric_array(columns[name]))
 
     # -- finalizing ---------------------------------------------------------------------
 
@@ -171,12 +189,14 @@ class StatisticsEngine:
         return self._references
 
     def finalize(
-        self, report: Callable[[datetime, WindowState], str | None] | None = None
+        self, report: Callable[[datetime, WindowState, dict[str, Any]], str | None] | None = None
     ) -> dict[datetime, dict[str, Any]]:
         """Results of every window whose state changed since it was last finalized.
 
-        ``report`` renders the detail report of a window with dataset drift and returns
-        where it is (or None when it decides not to); the results keep that path.
+        ``report(start, state, drift)`` renders the detail report of a window with dataset
+        drift (``drift``: its results' drift section, whose methods, thresholds and drift
+        share the report uses) and returns where it is (or None when it decides not to);
+        the results keep that path.
         """
         pending = self.repository.unfinalized(self.model)
         if not pending:
@@ -200,11 +220,12 @@ class StatisticsEngine:
             )
             if report is not None and results[start]["drift"]["drifted"]:
                 try:
-                    path = report(start, state)
+                    path = report(start, state, results[start]["drift"])
                     if path:
                         results[start]["report"] = path
                 except Exception:  # a failed report must not lose the statistics
                     logger.exception("could not write the drift report of window %s", start)
+        self._kept.clear()
         self.repository.save_results(
             self.model,
             {
@@ -308,13 +329,18 @@ class StatisticsEngine:
         """A window's every value of a numeric column, re-read from the stored rows on
         first need (once per window for all its numeric columns)."""
         cache: dict[str, np.ndarray] = {}
+        kept = self._kept.pop(start, None)
 
         def values(name: str) -> np.ndarray | None:
+            if not cache and kept is not None:
+                cache.update({n: np.concatenate(parts) for n, parts in kept.items()})
             if not cache:
                 numeric = [n for n, c in self.profile.columns.items() if c.numeric]
-                rows = self.repository.window_rows(self.model, start)
-                for column, raw in columns_of(rows, numeric).items():
-                    cache[column] = numeric_array(raw)
+                features = [
+                    orjson.loads(f) for f in self.repository.window_features(self.model, start)
+                ]
+                for column in numeric:
+                    cache[column] = numeric_array([f.get(column) for f in features])
             return cache.get(name)
 
         return values
@@ -323,13 +349,18 @@ class StatisticsEngine:
 def numeric_array(raw: list[Any]) -> np.ndarray:
     """Stored values of a numeric column as float64, NaN where missing or not a number
     (what the window state counts as present, see monitor.drift.state)."""
+    if set(map(type, raw)) <= NUMBERS:
+        try:
+            return np.array(raw, dtype=np.float64)
+        except OverflowError:
+            pass
+    return np.array([_number(v) for v in raw], dtype=np.float64)
+
+
+def _number(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return float("nan")
     try:
-        return np.array(raw, dtype=np.float64)
-    except (TypeError, ValueError):
-        return np.array(
-            [
-                float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
-                for v in raw
-            ],
-            dtype=np.float64,
-        )
+        return float(value)
+    except OverflowError:  # an integer beyond float64 is no usable number
+        return float("nan")

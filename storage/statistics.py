@@ -78,16 +78,17 @@ class StatisticsRepository:
             )
             return [StoredRow(*r) for r in rows]
 
-    def window_rows(self, model: str, start: datetime) -> list[StoredRow]:
-        """Every stored prediction of one window (for exact scores at finalize)."""
+    def window_features(self, model: str, start: datetime) -> list[str]:
+        """The features (JSON objects) of every stored prediction of one window, for
+        exact scores at finalize."""
         p = schema.predictions
         with self.store.connect("reading a window's predictions") as conn:
             rows = conn.execute(
-                select(p.c.pk, p.c.id, p.c.window_start, p.c.features, p.c.prediction, p.c.score)
+                select(p.c.features)
                 .where(p.c.model == model, p.c.window_start == start)
                 .order_by(p.c.pk)
             )
-            return [StoredRow(*r) for r in rows]
+            return [features for (features,) in rows]
 
     def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]:
         w = schema.windows
