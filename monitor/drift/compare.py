@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -34,9 +34,12 @@ from monitor.drift.thresholds import Calibrated, benjamini_hochberg, min_rows
 
 def finite_dict(result: Any) -> dict[str, Any]:
     """A result dataclass as a dict for JSON, NaN and infinities as None."""
+    # a shallow copy: the result dataclasses hold scalars only (asdict's deep copy cost
+    # more than the statistics of a small window)
     return {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v
-        for k, v in asdict(result).items()
+        f.name: None if isinstance(v, float) and not math.isfinite(v) else v
+        for f in fields(result)
+        for v in (getattr(result, f.name),)
     }
 
 
