@@ -7,12 +7,17 @@ reference profile. Categorical and boolean columns are exact there too (their co
 the whole multiset of values); numeric columns are exact while the window fits in its row
 sample. Beyond that, a method with a binned form (:mod:`monitor.drift.approximate`) is
 computed from the histogram of *all* the window's values on the profile's bins, which
-gives an interval certain to hold the exact score: when the whole interval falls on one
-side of the threshold, the decision is the exact one and the column is ``basis:
-"binned"``, its score the interval's midpoint and ``error_bound`` half its width.
-Otherwise (no binned form, or the interval holds the threshold) the method runs on the
-window's uniform row sample of ``sample_size`` rows (``basis: "sample"``), and ``note``
-says why.
+gives an interval certain to hold the exact score. The binned score is used only when the
+whole interval falls on one side of the threshold *and* its half-width is at most
+:data:`BOUND_SHARE` (1%) of the threshold (``basis: "binned"``, ``error_bound`` shown).
+Otherwise the column is scored exactly on the window's every value (``exact_values``: the
+values the statistics job folded in this process, or the window's stored rows re-read;
+``basis: "exact"``). Only without ``exact_values`` (a caller with no store) does the
+method fall back to the window's row sample (``basis: "sample"``, ``note`` says why).
+
+Thresholds (:mod:`monitor.drift.thresholds`): fixed (Evidently's or a number) or
+:class:`~monitor.drift.thresholds.Calibrated`; windows and columns with too few values are
+``insufficient`` (shown, never drifted).
 """
 
 from __future__ import annotations
