@@ -298,6 +298,15 @@ def main() -> int:
             results = json.loads((args.dir / "check-input.json").read_text())
             print(json.dumps(child_check(args.dir, args.extra, results)))
             return 0
+        if args.child == "setup":  # in a child: its memory is gone when it ends
+            generate(args.dir, args.rows, args.seed)
+            write_setup(args.dir, args.thresholds)
+            print(json.dumps({}))
+            return 0
+        if args.child == "extra":
+            write_extra(args.dir)
+            print(json.dumps({}))
+            return 0
         children = {
             "ingest": child_ingest,
             "profile": child_profile,
@@ -310,8 +319,8 @@ def main() -> int:
     directory = Path(tempfile.mkdtemp(prefix="driftd-bench-"))
     try:
         start = time.perf_counter()
-        generate(directory, rows, args.seed)
-        write_setup(directory, args.thresholds)
+        setup = ["--rows", str(rows), "--seed", str(args.seed), "--thresholds", args.thresholds]
+        run_child("setup", directory, *setup)
         stored = run_child("ingest", directory)["rows"]
         print(
             f"setup: {rows:,} vs {rows:,} rows x 25 columns, {stored:,} rows stored "
@@ -319,7 +328,7 @@ def main() -> int:
         )
         runs = {"profile build": run_child("profile", directory)}
         runs["driftd first"] = run_child("driftd", directory)
-        write_extra(directory)
+        run_child("extra", directory)
         run_child("ingest", directory)
         runs["driftd warm"] = run_child("driftd", directory)
         runs["evidently"] = run_child("evidently", directory)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -51,7 +51,9 @@ class Repository(Protocol):
 
     def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]: ...
 
-    def window_features(self, model: str, start: datetime) -> list[str]: ...
+    def window_features(
+        self, model: str, start: datetime, chunk: int = ...
+    ) -> Iterator[list[str]]: ...
 
 
 @dataclass(frozen=True)
@@ -349,13 +351,11 @@ class StatisticsEngine:
                     cache[column] = np.concatenate(kept.pop(column))
             if not cache:
                 numeric = [n for n, c in self.profile.columns.items() if c.numeric]
-                stored = self.repository.window_features(self.model, start)
                 parts: dict[str, list[np.ndarray]] = {n: [] for n in numeric}
-                for first in range(0, len(stored), CHUNK):  # parsed rows: bounded
-                    features = [orjson.loads(f) for f in stored[first : first + CHUNK]]
+                for stored in self.repository.window_features(self.model, start, CHUNK):
+                    features = [orjson.loads(f) for f in stored]  # parsed rows: bounded
                     for column in numeric:
                         parts[column].append(numeric_array([f.get(column) for f in features]))
-                del stored
                 for column in numeric:
                     cache[column] = np.concatenate(parts.pop(column))
             return cache.get(name)
