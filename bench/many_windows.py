@@ -142,11 +142,15 @@ def main() -> int:
             run(config, "ingest")
             times[layout] = {job: run(config, job) for job in ("statistics", "performance")}
         print(f"{args.rows:,} rows: {args.windows:,} one-minute windows vs one window")
-        print(f"{'job':<12} {'many wall':>10} {'many CPU':>9} {'one wall':>9} {'one CPU':>8}")
+        print(
+            f"{'job':<12} {'many wall':>10} {'many CPU':>9} {'one wall':>9} {'one CPU':>8}"
+            f" {'CPU ratio':>10}"
+        )
         for job in ("statistics", "performance"):
             m, o = times["many"][job], times["one"][job]
             print(
                 f"{job:<12} {m['wall']:>10.2f} {m['cpu']:>9.2f} {o['wall']:>9.2f} {o['cpu']:>8.2f}"
+                f" {m['cpu'] / o['cpu']:>9.2f}x"
             )
         many = sum(t["cpu"] for t in times["many"].values())
         one = sum(t["cpu"] for t in times["one"].values())
