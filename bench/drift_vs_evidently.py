@@ -104,6 +104,11 @@ def write_extra(directory: Path) -> None:
 def _app(directory: Path) -> Any:
     """The daemon's App; the modules the statistics job uses are imported here, before
     any measurement (Evidently's child imports Evidently before its measurement too)."""
+    import sklearn.decomposition  # noqa: F401  (multivariate drift imports these lazily)
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+
     import monitor.drift.multivariate  # noqa: F401
     import monitor.statistics  # noqa: F401
     from driftd.app import App
