@@ -178,8 +178,15 @@ def window_evaluation(
         )
 
     drift = results["drift"]
-    drifted = [c for c in drift["columns"] if c["drifted"]]
-    if drift["drifted"]:
+    # a window with too few rows to judge (the first, partly filled one; a slow hour) is
+    # shown but never alerts on drift; it is judged again as it fills
+    insufficient = bool(drift.get("insufficient"))
+    drifted = [
+        c
+        for c in drift["columns"]
+        if c["drifted"] and not insufficient and not c.get("insufficient")
+    ]
+    if drift["drifted"] and not insufficient:
         signals.append(
             Signal(
                 DATASET_DRIFT,
@@ -214,7 +221,7 @@ def window_evaluation(
             )
         )
     for c in results.get("prediction_drift", []):
-        if c["drifted"]:
+        if c["drifted"] and not insufficient and not c.get("insufficient"):
             name = c["column"].lstrip("@")
             signals.append(
                 Signal(
@@ -229,7 +236,7 @@ def window_evaluation(
                 )
             )
     for m in results.get("multivariate", []):
-        if m["drifted"]:
+        if m["drifted"] and not insufficient:
             signals.append(
                 Signal(
                     MULTIVARIATE_DRIFT,

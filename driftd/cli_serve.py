@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("driftd")
 
 
-
 def load_config(path: Path) -> tuple[Config, ServeConfig]:
     """driftd's config and its ``serve:`` section (paths resolved against the file's
     directory)."""

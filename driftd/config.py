@@ -169,7 +169,15 @@ def _check_method(name: str) -> str:
 class DriftConfig(Section):
     method: str = "auto"  # Evidently's default choice per column
     threshold: float | Literal["calibrated"] = "calibrated"
+    # "calibrated": per column, the null quantile of its score at the window's size for
+    # false_alarm_rate, with minimum effects; the dataset verdict controls the
+    # false-discovery rate over columns. "evidently": Evidently's fixed thresholds and
+    # drift-share rule (decisions equal Evidently's). See monitor/drift/thresholds.py.
+    thresholds: Literal["calibrated", "evidently"] = "calibrated"
     false_alarm_rate: float = Field(0.01, gt=0, lt=0.5)  # target per column and window
+    # fewest rows a window needs to be judged; fewer: "insufficient", shown, never
+    # alerted (None: per method, 20-50 rows, monitor/drift/nulls.py MIN_ROWS)
+    min_rows: int | None = Field(None, ge=1)
     drift_share: float = Field(0.5, gt=0, le=1)  # dataset drift: share of drifted columns
     # optional importance per feature (e.g. the model's feature importances): the share
     # of drifted columns is weighted by it; features not named weigh 1

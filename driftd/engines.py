@@ -34,6 +34,8 @@ def statistics_engine(
     settings = DriftSettings(
         method=drift.method,
         threshold=drift.threshold,
+        mode=drift.thresholds,
+        min_rows=drift.min_rows,
         false_alarm_rate=drift.false_alarm_rate,
         drift_share=drift.drift_share,
         columns={n: (c.method, c.threshold) for n, c in drift.columns.items()},

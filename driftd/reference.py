@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -121,21 +121,32 @@ class Reference:
         notes = mixed_columns(frame, self.schema)
         return [f"reference column {name!r} {note}" for name, note in notes.items()]
 
-    def profile(self, repository: StatisticsRepository) -> ReferenceProfile:
-        """The stored reference profile, fitted (and stored) when missing or outdated."""
-        import orjson
+    def profile(
+        self, repository: StatisticsRepository, *, rebuild: bool = False
+    ) -> ReferenceProfile:
+        """The stored reference profile, with its calibrated null distributions; fitted
+        (and stored, logged) when missing, outdated or asked for (see
+        :func:`monitor.drift.stored.load_profile`)."""
+        from monitor.drift.stored import load_profile
 
-        from monitor.drift.profile import ReferenceProfile, fit_profile
+        spec = self.spec
+        st = spec.path.stat() if spec.path.exists() else None
+        fingerprint = f"{st.st_size}:{st.st_mtime_ns}" if st else None
+        return load_profile(
+            repository,
+            self.config.model.name,
+            spec.model_version,
+            fingerprint,
+            self._profile_columns,
+            rebuild=rebuild,
+        )
+
+    def _profile_columns(self) -> tuple[dict[str, Any], dict[str, FeatureType]]:
+        """The profiled columns: the features, and the model's outputs under the
+        pseudo-columns of :mod:`monitor.statistics`."""
         from monitor.statistics import PREDICTION, SCORE
 
-        spec, model = self.spec, self.config.model.name
-        st = spec.path.stat() if spec.path.exists() else None
-        fingerprint = f"{st.st_size}:{st.st_mtime_ns}" if st else "missing"
-        stored = repository.profile(model, spec.model_version)
-        if stored:
-            data = orjson.loads(stored)
-            if data.get("source") == fingerprint or st is None:
-                return ReferenceProfile.from_dict(data)
+        spec = self.spec
         frame = self.frame()
         columns = {name: frame[name].to_numpy() for name in self.schema if name in frame}
         schema = {name: kind for name, kind in self.schema.items() if name in frame}
@@ -148,8 +159,4 @@ class Reference:
             if source not in frame:
                 raise ConfigError(f"reference: no column {source!r} in {spec.path}")
             columns[pseudo], schema[pseudo] = frame[source].to_numpy(), kind
-        profile = fit_profile(columns, schema, model_version=spec.model_version)
-        payload = {**profile.to_dict(), "source": fingerprint}
-        repository.save_profile(model, spec.model_version, orjson.dumps(payload).decode())
-        logger.info("fitted the reference profile of %s (%d rows)", model, profile.rows)
-        return profile
+        return columns, schema

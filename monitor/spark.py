@@ -209,13 +209,15 @@ def _quoted(name: str) -> str:
 
 
 def _slim(profile: ReferenceProfile) -> ReferenceProfile:
-    """The profile without the reference values, which ``partial`` does not use: every
-    task receives a copy, and the sorted values can be megabytes a column."""
+    """The profile without the reference values, null distributions and row sample,
+    which ``partial`` does not use: every task receives a copy, and the sorted values can
+    be megabytes a column. The states are finalized with the whole stored profile
+    (``monitor.drift.stored.load_profile``), calibration included."""
     columns = {
         name: dataclasses.replace(column, values=np.empty(0))
         for name, column in profile.columns.items()
     }
-    return dataclasses.replace(profile, columns=columns)
+    return dataclasses.replace(profile, columns=columns, nulls={}, sample={})
 
 
 def _micros(ts: pa.Array) -> np.ndarray:

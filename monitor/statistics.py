@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,8 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from monitor.drift.calibrate import Calibration, calibrate, size_bucket
-from monitor.drift.compare import reference_column, window_drift
+from monitor.drift.compare import ExactValues, Threshold, reference_column, window_drift
 from monitor.drift.multivariate import (
     Encoder,
     MultivariateDrift,
@@ -30,7 +29,8 @@ from monitor.drift.multivariate import (
 from monitor.drift.profile import ReferenceProfile
 from monitor.drift.quality import QualityThresholds, window_checks
 from monitor.drift.samples import ReferenceColumn
-from monitor.drift.state import WindowState, merge, partial, row_keys
+from monitor.drift.state import NUMBERS, WindowState, merge, partial, row_keys
+from monitor.drift.thresholds import Calibrated
 from storage.statistics import StoredRow
 
 logger = logging.getLogger(__name__)
@@ -51,13 +51,24 @@ class Repository(Protocol):
 
     def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]: ...
 
+    def window_features(
+        self, model: str, start: datetime, chunk: int = ...
+    ) -> Iterator[list[str]]: ...
+
 
 @dataclass(frozen=True)
 class DriftSettings:
-    """How columns are tested: method and threshold per column, dataset rule."""
+    """How columns are tested: method and threshold per column, dataset rule.
+
+    ``mode`` is ``drift.thresholds`` (:mod:`monitor.drift.thresholds`): "calibrated" or
+    "evidently"; a column whose threshold is a number uses that number in both.
+    ``min_rows``: fewest rows a window needs to be judged (None: per method).
+    """
 
     method: str = "auto"
     threshold: float | str = "calibrated"
+    mode: str = "calibrated"
+    min_rows: int | None = None
     false_alarm_rate: float = 0.01
     drift_share: float = 0.5
     columns: Mapping[str, tuple[str, float | str | None]] = field(default_factory=dict)
@@ -75,6 +86,12 @@ class FoldReport:
         return {"rows": self.rows, "windows": sorted(w.isoformat() for w in self.windows)}
 
 
+CHUNK = 10_000  # rows parsed at a time (parsed JSON costs ~2 KB a row)
+# the domain classifier (gradient boosting, ~0.2 s a window) runs on windows of at least
+# this many rows: below, its cross-validated AUC is too noisy to see more than the
+# per-column tests and the PCA reconstruction do, and its cost dominated small windows
+DOMAIN_CLASSIFIER_MIN_ROWS = 1000
+
 SCORE = "@score"  # the model's output, profiled like a column when the reference has it
 PREDICTION = "@prediction"
 OUTPUTS = (SCORE, PREDICTION)
@@ -85,10 +102,9 @@ def columns_of(rows: list[StoredRow], names: list[str]) -> dict[str, list[Any]]:
     model's outputs under :data:`SCORE` and :data:`PREDICTION` when asked for."""
     features_wanted = [n for n in names if n not in OUTPUTS]
     out: dict[str, list[Any]] = {name: [] for name in names}
-    for row in rows:
-        features = orjson.loads(row.features)
-        for name in features_wanted:
-            out[name].append(features.get(name))
+    parsed = [orjson.loads(row.features) for row in rows]
+    for name in features_wanted:
+        out[name] = [features.get(name) for features in parsed]
     if SCORE in out:
         out[SCORE] = [row.score for row in rows]
     if PREDICTION in out:
@@ -108,6 +124,7 @@ class StatisticsEngine:
         settings: DriftSettings | None = None,
         sample_size: int = 5000,
         batch_rows: int = 50_000,
+        kept_values: int = 25_000_000,
     ) -> None:
         self.repository = repository
         self.model = model
@@ -117,7 +134,10 @@ class StatisticsEngine:
         self.batch_rows = batch_rows
         self._references: dict[str, ReferenceColumn] = {}
         self._multivariate: tuple[Encoder, Reconstruction] | None = None
-        self._calibrations: dict[tuple[str, str, int], Calibration] = {}
+        # numeric values of the windows this process folded from their first row, kept
+        # (up to `kept_values`) so that finalize scores them exactly without re-reading
+        self.kept_values = kept_values
+        self._kept: dict[datetime, dict[str, list[np.ndarray]]] = {}
 
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
         """Fold every stored prediction not folded yet."""
@@ -134,13 +154,21 @@ class StatisticsEngine:
             stored = self.repository.states(self.model, list(by_window))
             updated = {}
             for start, window_rows in by_window.items():
-                batch = partial(
-                    columns_of(window_rows, names),
-                    row_keys([r.id for r in window_rows]),
-                    self.profile,
-                    sample_size=self.sample_size,
-                )
                 previous = stored.get(start)
+                batch = None
+                for first in range(0, len(window_rows), CHUNK):  # parsed rows: bounded
+                    chunk = window_rows[first : first + CHUNK]
+                    columns = columns_of(chunk, names)
+                    part = partial(
+                        columns,
+                        row_keys([r.id for r in chunk]),
+                        self.profile,
+                        sample_size=self.sample_size,
+                    )
+                    batch = part if batch is None else merge(batch, part)
+                    self._keep(start, previous is None, columns)
+                    del columns
+                assert batch is not None
                 if previous:
                     batch = merge(WindowState.from_dict(orjson.loads(previous)), batch)
                 updated[start] = orjson.dumps(batch.to_dict()).decode()
@@ -150,6 +178,18 @@ class StatisticsEngine:
             report.windows.update(by_window)
             if progress:
                 progress(len(rows))
+
+    def _keep(self, start: datetime, first: bool, columns: dict[str, list[Any]]) -> None:
+        if not (first or start in self._kept):
+            return
+        numeric = [n for n, c in self.profile.columns.items() if c.numeric]
+        kept = sum(a.size for w in self._kept.values() for v in w.values() for a in v)
+        if kept + len(numeric) * len(next(iter(columns.values()), [])) > self.kept_values:
+            self._kept.pop(start, None)  # too many: finalize re-reads this window
+            return
+        window = self._kept.setdefault(start, {n: [] for n in numeric})
+        for name in numeric:
+            window[name].append(numeric_array(columns[name]))
 
     # -- finalizing ---------------------------------------------------------------------
 
@@ -163,12 +203,14 @@ class StatisticsEngine:
         return self._references
 
     def finalize(
-        self, report: Callable[[datetime, WindowState], str | None] | None = None
+        self, report: Callable[[datetime, WindowState, dict[str, Any]], str | None] | None = None
     ) -> dict[datetime, dict[str, Any]]:
         """Results of every window whose state changed since it was last finalized.
 
-        ``report`` renders the detail report of a window with dataset drift and returns
-        where it is (or None when it decides not to); the results keep that path.
+        ``report(start, state, drift)`` renders the detail report of a window with dataset
+        drift (``drift``: its results' drift section, whose methods, thresholds and drift
+        share the report uses) and returns where it is (or None when it decides not to);
+        the results keep that path.
         """
         pending = self.repository.unfinalized(self.model)
         if not pending:
@@ -188,14 +230,16 @@ class StatisticsEngine:
                 predictions,
                 None if start == latest else expected,
                 duplicates=duplicates,
+                exact_values=self._stored_values(start),
             )
             if report is not None and results[start]["drift"]["drifted"]:
                 try:
-                    path = report(start, state)
+                    path = report(start, state, results[start]["drift"])
                     if path:
                         results[start]["report"] = path
                 except Exception:  # a failed report must not lose the statistics
                     logger.exception("could not write the drift report of window %s", start)
+        self._kept.clear()
         self.repository.save_results(
             self.model,
             {
@@ -214,25 +258,32 @@ class StatisticsEngine:
         expected_rows: float | None = None,
         *,
         duplicates: int = 0,
+        exact_values: ExactValues | None = None,
     ) -> dict[str, Any]:
         s = self.settings
         methods = {}
-        thresholds: dict[str, Any] = {}
-        used: dict[str, Calibration] = {}
-        for name, column in self.profile.columns.items():
+        thresholds: dict[str, Threshold] = {}
+        calibrated = s.mode == "calibrated"
+        for name in self.profile.columns:
             method, threshold = s.columns.get(name, (s.method, s.threshold))
             methods[name] = method
             if threshold is None:
                 threshold = s.threshold
-            if threshold == "calibrated":
-                thresholds[name] = self._calibrated(name, str(column.kind), used)
-            else:
-                thresholds[name] = threshold
+            null = self.profile.nulls.get(name)
+            if threshold != "calibrated":
+                thresholds[name] = float(threshold)
+            elif calibrated and null is not None:
+                thresholds[name] = Calibrated(null, s.false_alarm_rate)
+            else:  # evidently mode: the method's fixed default
+                thresholds[name] = None
         features = [n for n in self.profile.columns if n not in OUTPUTS]
         common: dict[str, Any] = {
             "references": self.references(),
             "methods": methods,
             "thresholds": thresholds,
+            "exact_values": exact_values,
+            "least": s.min_rows,
+            "rate": s.false_alarm_rate if calibrated else None,
         }
         drift = window_drift(
             state,
@@ -250,7 +301,7 @@ class StatisticsEngine:
             duplicates=duplicates,
             thresholds=s.quality,
         )
-        multivariate = self.multivariate(state)
+        multivariate = [] if drift.insufficient else self.multivariate(state)
         return {
             "start": start.isoformat(),
             "end": end.isoformat(),
@@ -259,7 +310,11 @@ class StatisticsEngine:
             "prediction_drift": [c.to_dict() for c in outputs.columns],
             "quality": [c.to_dict() for c in checks],
             "quality_failed": [c.to_dict() for c in checks if c.failed],
-            "calibration": {name: c.to_dict() for name, c in used.items()},
+            "calibration": {
+                "mode": s.mode,
+                "false_alarm_rate": s.false_alarm_rate,
+                "control": drift.control,
+            },
             "multivariate": [m.to_dict() for m in multivariate],
         }
 
@@ -279,23 +334,50 @@ class StatisticsEngine:
         encoder, reconstruction = self._multivariate
         current = {name: state.sample[name] for name in encoder.numeric + encoder.categorical}
         rate = self.settings.false_alarm_rate
-        return [
-            domain_classifier(reference, current, encoder, false_alarm_rate=rate),
-            reconstruction.drift(current, false_alarm_rate=rate),
-        ]
+        out = [reconstruction.drift(current, false_alarm_rate=rate)]
+        if state.rows >= DOMAIN_CLASSIFIER_MIN_ROWS:
+            out.insert(0, domain_classifier(reference, current, encoder, false_alarm_rate=rate))
+        return out
 
-    def _calibrated(self, name: str, kind: str, used: dict[str, Calibration]) -> Any:
-        def threshold(method: str, n: int) -> float:
-            key = (name, method, size_bucket(n))
-            if key not in self._calibrations:
-                self._calibrations[key] = calibrate(
-                    self.references()[name],
-                    kind,
-                    method,
-                    size_bucket(n),
-                    target=self.settings.false_alarm_rate,
-                )
-            used[name] = self._calibrations[key]
-            return used[name].threshold
+    def _stored_values(self, start: datetime) -> ExactValues:
+        """A window's every value of a numeric column, re-read from the stored rows on
+        first need (once per window for all its numeric columns)."""
+        cache: dict[str, np.ndarray] = {}
+        kept = self._kept.pop(start, None)
 
-        return threshold
+        def values(name: str) -> np.ndarray | None:
+            if not cache and kept is not None:
+                for column in list(kept):
+                    cache[column] = np.concatenate(kept.pop(column))
+            if not cache:
+                numeric = [n for n, c in self.profile.columns.items() if c.numeric]
+                parts: dict[str, list[np.ndarray]] = {n: [] for n in numeric}
+                for stored in self.repository.window_features(self.model, start, CHUNK):
+                    features = [orjson.loads(f) for f in stored]  # parsed rows: bounded
+                    for column in numeric:
+                        parts[column].append(numeric_array([f.get(column) for f in features]))
+                for column in numeric:
+                    cache[column] = np.concatenate(parts.pop(column))
+            return cache.get(name)
+
+        return values
+
+
+def numeric_array(raw: list[Any]) -> np.ndarray:
+    """Stored values of a numeric column as float64, NaN where missing or not a number
+    (what the window state counts as present, see monitor.drift.state)."""
+    if set(map(type, raw)) <= NUMBERS:
+        try:
+            return np.array(raw, dtype=np.float64)
+        except OverflowError:
+            pass
+    return np.array([_number(v) for v in raw], dtype=np.float64)
+
+
+def _number(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return float("nan")
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float64 is no usable number
+        return float("nan")

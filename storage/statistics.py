@@ -7,7 +7,7 @@ together with the new cursor position in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +77,26 @@ class StatisticsRepository:
                 .limit(limit)
             )
             return [StoredRow(*r) for r in rows]
+
+    def window_features(
+        self, model: str, start: datetime, chunk: int = 10_000
+    ) -> Iterator[list[str]]:
+        """The features (JSON objects) of every stored prediction of one window, for
+        exact scores at finalize, ``chunk`` rows at a time (a window can hold millions)."""
+        p = schema.predictions
+        after = 0
+        while True:
+            with self.store.connect("reading a window's predictions") as conn:
+                rows = conn.execute(
+                    select(p.c.pk, p.c.features)
+                    .where(p.c.model == model, p.c.window_start == start, p.c.pk > after)
+                    .order_by(p.c.pk)
+                    .limit(chunk)
+                ).all()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [features for _, features in rows]
 
     def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]:
         w = schema.windows

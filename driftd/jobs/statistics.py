@@ -69,8 +69,13 @@ class EpisodeReports:
         self.context = context
         self.drifted: set[datetime] = set()  # windows of this run found drifting
 
-    def __call__(self, start: datetime, state: WindowState) -> str | None:
-        from monitor.drift.report import as_report_frame, capped, write_drift_report
+    def __call__(self, start: datetime, state: WindowState, drift: Any = None) -> str | None:
+        from monitor.drift.report import (
+            as_report_frame,
+            capped,
+            report_options,
+            write_drift_report,
+        )
 
         app, config = self.context, self.context.config
         size = config.windows.size  # None: row-count windows
@@ -94,6 +99,7 @@ class EpisodeReports:
             schema,
             path,
             title=f"{app.model} window {start.isoformat()}",
+            **report_options(drift),
         )
         return str(path)
 

@@ -2,22 +2,28 @@
 
 Per column: its type, missing count, and for numeric columns frozen quantile bin edges with
 the reference counts on them, range and moments, and the sorted reference values (all of
-them, or a uniform sample when the reference is larger than ``max_values``) for exact
-tests; for categorical and boolean columns the vocabulary with its counts. Window states
+them by default, or a uniform sample of ``max_values`` when the user asks) for exact
+tests; for categorical and boolean columns the vocabulary with its counts; and each
+column's null distribution (:mod:`monitor.drift.nulls`), which calibrated thresholds
+read at no cost. Window states
 (:mod:`monitor.drift.state`) are counted on these frozen bins and vocabularies, so a
 window's statistics never need the reference again.
 """
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from monitor.drift.codec import decode_array, decode_values, encode_array, encode_values
+from monitor.drift.nulls import VERSION, ColumnNull, fit_nulls
 from monitor.records import FeatureType
+
+__all__ = ["decode_array", "decode_values", "encode_array", "encode_values"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,14 @@ class ReferenceProfile:
     # a uniform sample of whole reference rows (numeric as float64 with NaN, the rest as
     # category text or None), for multivariate drift and detail reports
     sample: dict[str, np.ndarray] = field(default_factory=dict)
+    # each column's null distribution (monitor.drift.nulls), fitted with the profile and
+    # stored with it: calibrated thresholds cost nothing at run time
+    nulls: dict[str, ColumnNull] = field(default_factory=dict)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether every column with values has its null (older profiles have none)."""
+        return all(name in self.nulls for name, c in self.columns.items() if c.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,15 +89,22 @@ class ReferenceProfile:
             "rows": self.rows,
             "columns": {name: _column_dict(c) for name, c in self.columns.items()},
             "sample": {name: encode_values(v) for name, v in self.sample.items()},
+            "nulls_version": VERSION,
+            "nulls": {name: null.to_dict() for name, null in self.nulls.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
+        current = data.get("nulls_version") == VERSION
         return cls(
             model_version=data["model_version"],
             rows=data["rows"],
             columns={name: _column_from(c) for name, c in data["columns"].items()},
             sample={name: decode_values(v) for name, v in data.get("sample", {}).items()},
+            nulls={
+                name: ColumnNull.from_dict(n)
+                for name, n in (data.get("nulls", {}) if current else {}).items()
+            },
         )
 
 
@@ -93,11 +114,14 @@ def fit_profile(
     *,
     model_version: str,
     bins: int = 1000,
-    max_values: int = 200_000,
+    max_values: int | None = None,
     sample_rows: int = 5000,
     seed: int = 0,
 ) -> ReferenceProfile:
-    """Fit the profile of reference ``columns`` (name -> values, NaN/None for missing)."""
+    """Fit the profile of reference ``columns`` (name -> values, NaN/None for missing),
+    with each column's null distribution. Numeric columns keep all their values, unless
+    ``max_values`` asks for a uniform sample of at most that many (scores are then
+    against the sample, not the whole reference)."""
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise ValueError(f"reference columns differ in length: {sorted(lengths)}")
@@ -124,11 +148,12 @@ def fit_profile(
                 ],
                 dtype=object,
             )
-    return ReferenceProfile(model_version, rows, profiles, sample)
+    profile = ReferenceProfile(model_version, rows, profiles, sample)
+    return dataclasses.replace(profile, nulls=fit_nulls(profile, seed=seed))
 
 
 def _fit_numeric(
-    name: str, raw: np.ndarray, bins: int, max_values: int, seed: int
+    name: str, raw: np.ndarray, bins: int, max_values: int | None, seed: int
 ) -> ColumnProfile:
     values = np.asarray(raw, dtype=np.float64)
     present = values[np.isfinite(values)]  # +-inf counts as missing, as in drift tests
@@ -156,8 +181,8 @@ def _fit_numeric(
     return ColumnProfile(**{**profile.__dict__, "counts": counts.astype(np.int64)})
 
 
-def _bounded(ordered: np.ndarray, max_values: int, seed: int) -> np.ndarray:
-    if ordered.size <= max_values:
+def _bounded(ordered: np.ndarray, max_values: int | None, seed: int) -> np.ndarray:
+    if max_values is None or ordered.size <= max_values:
         return ordered
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(ordered, size=max_values, replace=False))
@@ -180,28 +205,6 @@ def _fit_categorical(name: str, kind: FeatureType, raw: np.ndarray) -> ColumnPro
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
-
-
-def encode_values(values: np.ndarray) -> Any:
-    """A sample column for JSON: float64 as base64, labels as a list of text or null."""
-    if values.dtype.kind == "f":
-        return encode_array(values)
-    return {"texts": values.tolist()}
-
-
-def decode_values(data: Mapping[str, Any]) -> np.ndarray:
-    if "texts" in data:
-        return np.array(data["texts"], dtype=object)
-    return decode_array(data)
-
-
-def encode_array(array: np.ndarray) -> dict[str, str]:
-    array = np.ascontiguousarray(array)
-    return {"dtype": array.dtype.str, "b64": base64.b64encode(array.tobytes()).decode()}
-
-
-def decode_array(data: Mapping[str, str]) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(data["b64"]), dtype=np.dtype(data["dtype"])).copy()
 
 
 _ARRAYS = ("edges", "counts", "values", "category_counts")

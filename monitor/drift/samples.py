@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,14 @@ class ReferenceColumn:
                 )
             return _from_labels(counter)
         raise ValueError(f"cannot compare drift on values of dtype {arr.dtype}")
+
+    @cached_property
+    def prefix_sums(self) -> np.ndarray:
+        """``prefix_sums[k]`` = the sum of the ``k`` smallest values (numbers only)."""
+        out = np.zeros(self.values.size + 1)
+        np.cumsum(self.values, out=out[1:])
+        out.flags.writeable = False
+        return out
 
     def as_numbers(self) -> ReferenceColumn:
         """This column as numbers: booleans become 0.0/1.0; other labels are an error."""

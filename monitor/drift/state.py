@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -107,6 +108,7 @@ def partial(
     rows = len(keys)
     state = WindowState(rows=rows, sample_size=sample_size)
     converted: dict[str, np.ndarray] = {}
+    raw_labels: dict[str, Sequence[Any]] = {}
     for name, column in profile.columns.items():
         values = batch.get(name, [None] * rows)
         if len(values) != rows:
@@ -114,10 +116,13 @@ def partial(
         if column.numeric:
             state.columns[name], converted[name] = _numeric(column, values)
         else:
-            state.columns[name], converted[name] = _categorical(column, values)
+            state.columns[name] = _categorical(column, values)
+            raw_labels[name] = values
     keep = _smallest(keys, sample_size)
     state.sample_keys = keys[keep]
     state.sample = {name: values[keep] for name, values in converted.items()}
+    for name, values in raw_labels.items():  # category texts of the kept rows only
+        state.sample[name] = _texts([values[i] for i in keep.tolist()])
     return state
 
 
@@ -152,8 +157,19 @@ def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(keys[part], kind="stable")]
 
 
+NUMBERS = frozenset({float, int, type(None)})
+LABELS = (frozenset({str, type(None)}), frozenset({bool, type(None)}), NUMBERS)
+
+
 def _numeric(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState, np.ndarray]:
-    raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    raw: np.ndarray | None = values if isinstance(values, np.ndarray) else None
+    if raw is None and set(map(type, values)) <= NUMBERS:
+        try:  # plain numbers and None: numpy converts them at once (None -> NaN)
+            raw = np.array(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond float64: the loop below counts it
+            raw = None
+    if raw is None:
+        raw = np.asarray(values, dtype=object)
     if raw.dtype.kind == "f":
         floats = raw.astype(np.float64)
         missing_mask = np.isnan(floats)
@@ -186,29 +202,46 @@ def _numeric(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState,
     return state, floats
 
 
-def _categorical(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState, np.ndarray]:
+def _categorical(column: ColumnProfile, values: Sequence[Any]) -> ColumnState:
     index = {c: i for i, c in enumerate(column.categories)}
     counts = np.zeros(len(column.categories), dtype=np.int64)
-    texts = np.full(len(values), None, dtype=object)
     state = ColumnState(categories=counts)
     unseen: dict[str, int] = {}
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and v != v):
-            state.missing += 1
+    for value, n in _counted(values):
+        if value is None or (isinstance(value, float) and value != value):
+            state.missing += n
             continue
-        if isinstance(v, dict | list):
-            state.type_errors += 1
+        if isinstance(value, dict | list):
+            state.type_errors += n
             continue
-        text = category_text(v)
-        texts[i] = text
-        state.n += 1
+        text = category_text(value)
+        state.n += n
         slot = index.get(text)
         if slot is not None:
-            counts[slot] += 1
+            counts[slot] += n
         else:
-            unseen[text] = unseen.get(text, 0) + 1
+            unseen[text] = unseen.get(text, 0) + n
     state.unseen, state.unseen_other = _cap_unseen(unseen, 0)
-    return state, texts
+    return state
+
+
+def _counted(values: Sequence[Any]) -> list[tuple[Any, int]]:
+    """(value, count) pairs: counted at once when the values are of one hashable kind
+    (True, 1 and 1.0 are equal keys, so booleans are never counted with numbers)."""
+    kinds = set(map(type, values))
+    if any(kinds <= allowed for allowed in LABELS):
+        return list(Counter(values).items())
+    return [(v, 1) for v in values]
+
+
+def _texts(values: list[Any]) -> np.ndarray:
+    """Category texts of a sample's values (None where missing or not a label)."""
+    out = np.full(len(values), None, dtype=object)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and v != v) or isinstance(v, dict | list):
+            continue
+        out[i] = category_text(v)
+    return out
 
 
 def _cap_unseen(unseen: dict[str, int], other: int) -> tuple[dict[str, int], int]:

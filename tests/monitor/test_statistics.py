@@ -96,8 +96,11 @@ def test_fold_once_finalize_changed_windows_and_flag_the_shift(workspace: Path) 
             assert drift["share"] == pytest.approx(2 / 6)
             [new] = [q for q in results[hour]["quality_failed"] if q["check"] == "new_categories"]
             assert new["column"] == "country" and "'BR'" in new["detail"]
-        # every column used the calibrated threshold for its window size
-        assert set(results[0]["calibration"]) == set(SCHEMA)
+        # every column used its calibrated threshold for its window size
+        assert results[0]["calibration"]["mode"] == "calibrated"
+        assert results[0]["drift"]["control"] == "fdr"
+        assert {c["column"] for c in results[0]["drift"]["columns"]} == set(SCHEMA)
+        assert all(c["null_p"] is not None for c in results[0]["drift"]["columns"])
 
         # nothing new: nothing folded, nothing finalized again
         again = Statistics().run(app).summary
@@ -133,6 +136,37 @@ def test_a_restarted_engine_resumes_from_its_cursor(workspace: Path) -> None:
             "m", [datetime(2026, 11, 2, h, tzinfo=UTC) for h in range(6)]
         )
         assert all(json.loads(s)["rows"] == 400 for s in states.values())
+
+
+def test_calibration_is_paid_once_and_stored_with_the_profile(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The null distributions are fitted with the profile and stored in it: a second
+    `driftd once` (a new process: a new App) fits nothing and finds them in the store."""
+    import monitor.drift.profile as profile_module
+
+    fitted: list[int] = []
+    real = profile_module.fit_nulls
+
+    def counting(profile: object, **options: object) -> object:
+        fitted.append(1)
+        return real(profile, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(profile_module, "fit_nulls", counting)
+    config = load(workspace / "driftd.yaml")
+    with App(config) as app:
+        app.ingest()
+        assert Statistics().run(app).summary["finalized"] == 6
+    assert len(fitted) == 1
+    with App(config) as again:
+        stored = json.loads(again.statistics_repository.profile("m", "reference") or "{}")
+        assert set(stored["nulls"]) == set(SCHEMA)
+        with open(workspace / "logs" / "p.jsonl", "a") as fh:
+            ts = datetime(2026, 11, 2, 2, 30, tzinfo=UTC)
+            fh.write(record(77_777, ts, draw(np.random.default_rng(2), 1).iloc[0]) + "\n")
+        again.ingest()
+        assert Statistics().run(again).summary["finalized"] == 1
+    assert len(fitted) == 1  # no calibration work in the second process
 
 
 def test_stationary_windows_rarely_alarm_with_calibrated_thresholds() -> None:
@@ -174,3 +208,51 @@ def test_stationary_windows_rarely_alarm_with_calibrated_thresholds() -> None:
     assert alarms["calibrated"][1] <= 0.03 * 200 * len(SCHEMA), alarms
     assert alarms["fixed"][1] > 3 * max(alarms["calibrated"][1], 1), alarms
     assert joint["domain_classifier"] <= 4 and joint["pca_reconstruction"] <= 4, joint
+
+
+def test_numeric_scores_of_windows_beyond_their_sample_are_exact(workspace: Path) -> None:
+    """Windows of 400 rows with a 100-row sample: the first run scores the values it
+    folded, a later run (the window's state already stored) re-reads the window's rows;
+    both equal the batch computation on all the window's values."""
+    from monitor.drift.compare import column_drift, reference_column
+
+    config = yaml.safe_load((workspace / "driftd.yaml").read_text())
+    config["drift"]["sample_size"] = 100
+    (workspace / "driftd.yaml").write_text(yaml.safe_dump(config))
+    lines = (workspace / "logs" / "p.jsonl").read_text().splitlines()
+    with App(load(workspace / "driftd.yaml")) as app:
+        app.ingest()
+        Statistics().run(app)
+        late = record(
+            88_888,
+            datetime(2026, 11, 2, 4, 30, tzinfo=UTC),
+            draw(np.random.default_rng(3), 1).iloc[0],
+        )
+        with open(workspace / "logs" / "p.jsonl", "a") as fh:
+            fh.write(late + "\n")
+        app.ingest()
+        Statistics().run(app)  # window 4 again: its state was stored, its rows are re-read
+        engine = app.statistics_engine
+        for hour in (3, 4):
+            rows = [json.loads(line) for line in lines + [late]]
+            features = [r["features"] for r in rows if datetime.fromisoformat(r["ts"]).hour == hour]
+            results = {w["start"].hour: w["results"] for w in app.window_results()}[hour]
+            for c in results["drift"]["columns"]:
+                if SCHEMA[c["column"]] is not FeatureType.NUMERIC:
+                    continue
+                values = np.array([f[c["column"]] for f in features], dtype=float)
+                exact = column_drift(
+                    c["column"],
+                    reference_column(engine.profile.columns[c["column"]]),
+                    values,
+                    "numeric",
+                    method=c["method"],
+                    threshold=c["threshold"],
+                )
+                assert c["basis"] in ("exact", "binned"), c
+                assert c["n_current"] == exact.n_current == len(features)
+                if c["basis"] == "exact":
+                    assert c["score"] == pytest.approx(exact.score, abs=1e-12)
+                else:
+                    assert abs(c["score"] - exact.score) <= c["error_bound"]
+                assert c["drifted"] == exact.drifted

@@ -17,8 +17,7 @@ from monitor.drift.approximate import (
     slot_counts,
     sturges_counts,
 )
-from monitor.drift.calibrate import size_bucket
-from monitor.drift.compare import column_drift, reference_column, window_drift
+from monitor.drift.compare import BOUND_SHARE, column_drift, reference_column, window_drift
 from monitor.drift.methods import METHODS
 from monitor.drift.profile import ReferenceProfile, fit_profile
 from monitor.drift.samples import ReferenceColumn
@@ -200,10 +199,47 @@ def test_a_decisive_binned_score_gives_the_exact_decision() -> None:
                     )
                     assert c.basis == "binned" and c.note == ""
                     assert c.error_bound is not None
+                    assert c.error_bound <= BOUND_SHARE * c.threshold
                     assert c.n_current == exact.n_current == 60_000
                     assert abs(c.score - exact.score) <= c.error_bound
                     assert c.drifted == exact.drifted, (c, exact)
-    assert seen["binned"] > seen["sample"] > 0, seen
+    assert seen["binned"] > 0 and seen["sample"] > 0, seen
+
+
+def test_with_the_stored_values_a_score_is_exact_or_within_one_percent() -> None:
+    """Given the window's values (re-read at finalize), no column is scored on a sample:
+    each is exact (equal to the batch score) or binned within 1% of its threshold."""
+    profile = fit_profile(draw(0, 50_000, 0.0), NUMERIC, model_version="1")
+    references = {name: reference_column(c) for name, c in profile.columns.items()}
+    current = draw(7, 60_000, 0.05)
+    state = window_state(current, profile, sample_size=2000)
+    read: list[str] = []
+
+    def values(name: str) -> np.ndarray:
+        read.append(name)
+        return current[name]
+
+    seen = {"binned": 0, "exact": 0}
+    for method in BINNED_METHODS:
+        drift = window_drift(
+            state,
+            profile,
+            references=references,
+            methods=dict.fromkeys(DISTRIBUTIONS, method),
+            exact_values=values,
+        )
+        for c in drift.columns:
+            exact = column_drift(
+                c.column, references[c.column], current[c.column], "numeric", method=method
+            )
+            seen[c.basis] += 1
+            assert c.drifted == exact.drifted and c.n_current == 60_000
+            if c.basis == "exact":
+                assert c.score == exact.score and c.note == ""
+            else:
+                assert c.error_bound is not None
+                assert abs(c.score - exact.score) <= c.error_bound <= 0.01 * c.threshold
+    assert seen["exact"] > 0 and read, seen
 
 
 def test_methods_without_a_binned_form_use_the_sample_and_say_so() -> None:
@@ -246,7 +282,12 @@ def test_a_calibrated_threshold_is_asked_for_the_whole_window() -> None:
         asked.append((method, n))
         return 0.1
 
-    [c] = window_drift(state, profile, thresholds={"normal": threshold}, only=["normal"]).columns
-    assert c.basis == "binned" and asked == [("wasserstein", 40_000)]
-    assert c.to_dict()["error_bound"] == c.error_bound > 0
-    assert size_bucket(40_000) == 32_768 and size_bucket(10**6) == 65_536
+    values = draw(1, 40_000, 0.0)["normal"]
+    [c] = window_drift(
+        state,
+        profile,
+        thresholds={"normal": threshold},
+        only=["normal"],
+        exact_values=lambda name: values,
+    ).columns
+    assert c.n_current == 40_000 and asked and set(asked) == {("wasserstein", 40_000)}
