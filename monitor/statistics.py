@@ -216,9 +216,11 @@ class StatisticsEngine:
         if not pending:
             return {}
         sizes = self.repository.window_sizes(self.model, 101)
-        # the latest window is still filling: it neither sets nor gets a volume expectation
+        # the latest window is still filling, and the first began when the stream did (at
+        # any moment of it): neither sets nor gets a volume expectation
         latest = sizes[0][0]
-        complete = [n for _, n in sizes[1:]]
+        first = sizes[-1][0] if len(sizes) < 101 else None
+        complete = [n for start, n in sizes[1:] if start != first]
         expected = float(np.median(complete)) if len(complete) >= 3 else None
         results = {}
         for start, end, predictions, duplicates, payload in pending:
@@ -228,7 +230,7 @@ class StatisticsEngine:
                 start,
                 end,
                 predictions,
-                None if start == latest else expected,
+                None if start in (latest, first) else expected,
                 duplicates=duplicates,
                 exact_values=self._stored_values(start),
             )

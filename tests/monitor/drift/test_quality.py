@@ -259,3 +259,30 @@ def test_an_empty_window_fails_nothing() -> None:
     checks = window_checks(PROFILE, state)
     assert not any(c.failed for c in checks)
     assert all(c.to_dict()["value"] == 0.0 for c in checks)
+
+
+def test_a_small_reference_is_exceeded_by_chance_without_alarm() -> None:
+    """269 reference values (a validation split of a small dataset): the values of a
+    window drawn from the same distribution fall beyond their range 0.74% of the time on
+    average, more for a narrow draw; a fixed 1% share flagged a third of stationary
+    150-row windows."""
+    g = np.random.default_rng(42)
+    flagged = fixed = windows = 0
+    for _ in range(20):  # references
+        small = fit_profile(
+            {"x": g.normal(0.0, 1.0, 269)}, {"x": FeatureType.NUMERIC}, model_version="1"
+        )
+        for _ in range(50):
+            values = g.normal(0.0, 1.0, 150).tolist()
+            state = partial({"x": values}, row_keys([str(i) for i in range(150)]), small)
+            [check] = [c for c in window_checks(small, state) if c.check == "out_of_range"]
+            flagged += check.failed
+            fixed += check.value > 0.01
+            windows += 1
+    assert fixed > 0.2 * windows  # what the fixed share did
+    assert flagged <= 0.015 * windows, flagged
+    # a real excess is still caught: a tenth of the window beyond the range
+    values = [*g.normal(0.0, 1.0, 135).tolist(), *([10.0] * 15)]
+    state = partial({"x": values}, row_keys([str(i) for i in range(150)]), small)
+    [check] = [c for c in window_checks(small, state) if c.check == "out_of_range"]
+    assert check.failed and check.threshold > 0.01
