@@ -3,19 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[tensorflow,spark,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[tensorflow,spark,ui,dev]'
 	touch $(STAMP)
+
+# Debian's headless Chromium: the weekly report's rendering test drives it with Playwright
+# (nothing is downloaded by Playwright itself)
+chromium:
+	test -x /usr/bin/chromium || ( $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium )
 
 run: $(STAMP)  ## replay the bundled demo on SQLite and narrate
 	$(BIN)/driftd demo
 
-test: $(STAMP)  ## lint, types, then the whole suite (PostgreSQL on 127.0.0.1:5432)
+test: $(STAMP) chromium  ## lint, types, then the whole suite (PostgreSQL on 127.0.0.1:5432)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
