@@ -25,11 +25,12 @@ registry:
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from monitor.windows import parse_duration
+from driftd.config_base import Section
+from driftd.config_base import duration as _duration
 
 if TYPE_CHECKING:
     from driftd.config import Config
@@ -38,27 +39,15 @@ if TYPE_CHECKING:
     from storage.store import Store
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"expected a duration such as 15m, 1h or 1d, got {value!r}")
-    return parse_duration(value)
-
-
 def _metric(name: str) -> str:
-    from driftd.config import METRICS
+    from driftd.config_sections import METRICS
 
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
     return name
 
 
-class TriggersConfig(_Section):
+class TriggersConfig(Section):
     drift_windows: int | None = Field(3, ge=1, le=10_000)  # None: drift does not trigger
     realized_below: dict[str, float] = {}
     estimated_below: dict[str, float] = {}
@@ -86,7 +75,7 @@ class TriggersConfig(_Section):
         return v
 
 
-class TrainerConfig(_Section):
+class TrainerConfig(Section):
     kind: Literal["keras", "sklearn", "custom"] = "sklearn"
     entry_point: str | None = None  # custom: "package.module:function"
     seed: int = 0
@@ -106,7 +95,7 @@ class TrainerConfig(_Section):
         return self
 
 
-class GatesConfig(_Section):
+class GatesConfig(Section):
     metric: Literal["roc_auc", "accuracy", "recall"] = "roc_auc"  # the primary metric
     min_value: float | None = None  # the candidate's metric must reach this
     min_delta: float = 0.0  # and beat the champion's by this much (paired test)
@@ -116,7 +105,7 @@ class GatesConfig(_Section):
     cost: bool = True  # also require a cost at the serving threshold no higher
 
 
-class RetrainConfig(_Section):
+class RetrainConfig(Section):
     mode: Literal["suggest", "auto"] = "suggest"  # nothing trains until the user opts in
     triggers: TriggersConfig = TriggersConfig()
     cooldown: timedelta = timedelta(days=1)
@@ -148,7 +137,7 @@ class RetrainConfig(_Section):
         )
 
 
-class RegistryConfig(_Section):
+class RegistryConfig(Section):
     tracking_uri: str | None = None  # default: sqlite:///<workspace>/mlflow.db
     name: str | None = Field(None, min_length=1, max_length=200)  # default: model.name
 

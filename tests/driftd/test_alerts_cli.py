@@ -418,42 +418,7 @@ def test_a_token_without_the_history_scope_is_named_by_test_and_check(
     assert "lacks the channels:history or groups:history scope" in problem
 
 
-# -- 4: configurations refused ---------------------------------------------------------------
-
-
-def test_a_channel_without_the_token_is_refused(
-    tmp_path: Path, sqlite_url: str, production: Production, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.example/services/T0/B0/x")
-    driftd = Operator(
-        write_workspace(
-            tmp_path,
-            production,
-            storage_url=sqlite_url,
-            alerts={"slack": {"channel": CHANNEL}},
-            reference=False,
-        )
-    )
-    for command in (["once"], ["check"], ["alerts", "test"]):
-        refused = driftd(*command, exit_code=2)
-        assert "alerts.slack.channel" in refused.stderr and "SLACK_BOT_TOKEN" in refused.stderr
-    assert not (tmp_path / "driftd.db").exists()  # refused before touching anything
-
-
-def test_secrets_in_the_file_are_refused_without_being_repeated(
-    tmp_path: Path, sqlite_url: str, production: Production
-) -> None:
-    path = write_workspace(tmp_path, production, storage_url=sqlite_url, alerts={})
-    token = f"xoxb-SECRET-{uuid.uuid4().hex}"
-    config = yaml.safe_load(Path(path).read_text())
-    config["secrets"] = {"slack_bot_token": token}
-    Path(path).write_text(yaml.safe_dump(config))
-    refused = Operator(path)("check", exit_code=2)
-    assert "secrets: secrets are read from the environment" in refused.stderr
-    assert "SLACK_BOT_TOKEN" in refused.stderr and token not in refused.output
-
-
-# -- 5: silences -----------------------------------------------------------------------------
+# -- 4: silences (configurations refused: test_config.py) -----------------------------------------------------------------------------
 
 
 def test_a_silence_records_column_drift_without_posting_it(

@@ -120,3 +120,25 @@ def test_relative_sqlite_url_resolves_against_config_dir(tmp_path: Path) -> None
 def test_an_unknown_performance_metric_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"performance\.metrics: unknown metric\(s\) \['auc'\]"):
         parse({**MINIMAL, "performance": {"metrics": ["roc_auc", "auc"]}}, base=tmp_path)
+
+
+def test_a_slack_channel_without_the_token_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.example/services/T0/B0/x")
+    cfg = write(tmp_path, {**MINIMAL, "alerts": {"slack": {"channel": "#ml-alerts"}}})
+    for command in (["once"], ["check"], ["alerts", "test"]):
+        refused = CliRunner().invoke(app, [*command, "-c", str(cfg)])
+        assert refused.exit_code == 2, refused.output
+        assert "alerts.slack.channel" in refused.stderr and "SLACK_BOT_TOKEN" in refused.stderr
+    assert not (tmp_path / "driftd.db").exists()  # refused before touching anything
+
+
+def test_secrets_in_the_file_are_refused_without_being_repeated(tmp_path: Path) -> None:
+    token = "xoxb-SECRET-4f1d9c2b7a"
+    cfg = write(tmp_path, {**MINIMAL, "secrets": {"slack_bot_token": token}})
+    refused = CliRunner().invoke(app, ["check", "-c", str(cfg)])
+    assert refused.exit_code == 2
+    assert "secrets: secrets are read from the environment" in refused.stderr
+    assert "SLACK_BOT_TOKEN" in refused.stderr and token not in refused.output

@@ -22,7 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 import yaml
 from ingest_corpus import (
     Corpus,
@@ -35,47 +34,17 @@ from ingest_corpus import (
     prediction,
     quarantine_rows,
     stored_labels,
-    stored_predictions,
     union,
 )
+from quarantine_records import CSV_HEADER, TS, csv_row, parquet_table, raw, record
 from sqlalchemy import select
 
-import monitor.ingest
-from driftd.app import App
-from driftd.config import parse
 from storage import schema
 from storage.store import Store
 
 CLI = [sys.executable, "-c", "from driftd.cli import main; main()"]
 BOM = b"\xef\xbb\xbf"
-TS = "2026-11-28T10:00:00Z"
 MiB = 1 << 20
-
-
-def record(rid: str = "j-bad", **changes: Any) -> dict[str, Any]:
-    """A valid record with ``changes`` applied (a value of ``...`` removes the field)."""
-    base: dict[str, Any] = {
-        "id": rid,
-        "ts": TS,
-        "features": {"amount": 12.5, "country": "DE", "is_new": False},
-        "prediction": 1,
-        "score": 0.75,
-    }
-    for key, value in changes.items():
-        if key in ("amount", "country", "is_new", "extra"):
-            base["features"][key] = value
-        elif value is ...:
-            del base[key]
-        else:
-            base[key] = value
-    return base
-
-
-def raw(rid: str, fragment: str) -> bytes:
-    """A record whose features object is written by hand (for NaN and other non-JSON)."""
-    return (
-        f'{{"id":"{rid}","ts":"{TS}","features":{{{fragment}}},"prediction":1,"score":0.5}}'
-    ).encode("utf-8", "surrogateescape")
 
 
 def malformed_predictions() -> list[Entry]:
@@ -200,23 +169,6 @@ def malformed_labels() -> list[Entry]:
 
 
 # country last: a CRLF line end left on the last field would show up in the stored rows
-CSV_HEADER = b"id,ts,amount,is_new,prediction,score,country"
-
-
-def csv_row(rid: str, **fields: Any) -> str:
-    values = {"ts": TS, "amount": 1.5, "is_new": "false", "prediction": 1, "score": 0.5}
-    values.update(fields)
-    country = fields.get("country", "DE")
-    return ",".join(
-        str(v)
-        for v in (
-            rid,
-            *(values[k] for k in ("ts", "amount", "is_new", "prediction", "score")),
-            country,
-        )
-    )
-
-
 def csv_entries() -> list[Entry]:
     """Lines after the header: 40 good rows with bad ones and a blank line in between."""
     entries: list[Entry] = []
@@ -259,22 +211,6 @@ def csv_entries() -> list[Entry]:
     for entry in bad_rows + [Entry(b"")]:
         entries.insert(rng.randrange(len(entries) + 1), entry)
     return entries
-
-
-def parquet_table(rows: list[dict[str, Any]], amount_type: pa.DataType) -> pa.Table:
-    columns = ["id", "ts", "amount", "country", "is_new", "prediction", "score"]
-    types = [
-        pa.string(),
-        pa.string(),
-        amount_type,
-        pa.string(),
-        pa.bool_(),
-        pa.int64(),
-        pa.float64(),
-    ]
-    return pa.table(
-        {c: pa.array([r.get(c) for r in rows], type=t) for c, t in zip(columns, types, strict=True)}
-    )
 
 
 def parquet_rows() -> tuple[list[dict[str, Any]], dict[int, str]]:
@@ -487,253 +423,3 @@ def test_every_reason_counted_and_every_good_row_stored(tmp_path: Path, db_url: 
         assert len(quarantine_rows(store)) == len(everything.quarantined)
     finally:
         store.dispose()
-
-
-# -- files that disappear -----------------------------------------------------------------
-
-
-def small_app(tmp: Path, store: Store, **ingest: Any) -> App:
-    cfg = parse(config(tmp, [str(tmp / "logs" / "*.jsonl")], **ingest), base=tmp)
-    return App(cfg, store=store).open()
-
-
-def write_files(tmp: Path, sizes: dict[str, int]) -> Corpus:
-    rng = random.Random(len(sizes))
-    corpus = Corpus()
-    (tmp / "logs").mkdir()
-    for name, size in sizes.items():
-        rows = [good(prediction(rng, n, rid=f"{name}-{n}")) for n in range(size)]
-        corpus.write(tmp / "logs" / name, rows)
-    return corpus
-
-
-def drop_file(corpus: Corpus, path: Path) -> None:
-    corpus.rows = {k: v for k, v in corpus.rows.items() if not k.startswith(path.name)}
-
-
-def test_file_deleted_between_discovery_and_reading(
-    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    corpus = write_files(tmp_path, {"a.jsonl": 30, "b.jsonl": 30, "c.jsonl": 30})
-    doomed = tmp_path / "logs" / "b.jsonl"
-    discover = monitor.ingest.discover
-
-    def discover_then_delete(patterns: Any) -> Any:
-        found = discover(patterns)
-        assert str(doomed) in [f.path for f in found]
-        doomed.unlink()
-        return found
-
-    monkeypatch.setattr(monitor.ingest, "discover", discover_then_delete)
-    report = small_app(tmp_path, store).ingest().to_dict()["sources"]["predictions"]
-
-    assert (report["files"], report["rows"], report["quarantined"]) == (2, 60, {})
-    drop_file(corpus, doomed)
-    assert_stored_exactly(store, corpus)
-
-
-def test_file_deleted_while_being_read(tmp_path: Path, store: Store) -> None:
-    """Like a log shipper, ingestion finishes a file it has open even once it is unlinked."""
-    corpus = write_files(tmp_path, {"a.jsonl": 120, "b.jsonl": 30})
-    doomed = tmp_path / "logs" / "a.jsonl"  # the oldest file: read first
-    deleted = []
-
-    def delete_after_first_chunk(source: str, advanced: int) -> None:
-        if not deleted:
-            doomed.unlink()
-            deleted.append(source)
-
-    app = small_app(tmp_path, store, chunk_rows=25)
-    report = app.ingest(delete_after_first_chunk).to_dict()["sources"]["predictions"]
-
-    assert deleted and not doomed.exists()
-    assert (report["files"], report["rows"], report["quarantined"]) == (2, 150, {})
-    assert_stored_exactly(store, corpus)
-    again = app.ingest().to_dict()["sources"]["predictions"]
-    assert (again["files"], again["rows"]) == (0, 0)
-
-
-# -- records that must not stop ingestion ------------------------------------------------
-
-
-def lines(*data: bytes) -> bytes:
-    return b"".join(d + b"\n" for d in data)
-
-
-def ingest_one(
-    tmp: Path, store: Store, name: str, data: bytes, fmt: str = "jsonl"
-) -> tuple[set[str], list[tuple[int, str]]]:
-    """Stored ids and (line, reason) of quarantined records after ingesting one file."""
-    logs = tmp / "logs"
-    logs.mkdir()
-    (logs / name).write_bytes(data)
-    cfg = parse(config(tmp, [str(logs / name)], fmt=fmt), base=tmp)
-    App(cfg, store=store).open().ingest()
-    ids = {r["id"] for r in stored_predictions(store)}
-    return ids, sorted((line, reason) for _, line, reason in quarantine_rows(store))
-
-
-def between_good_lines(line: bytes) -> bytes:
-    return lines(json.dumps(record("before")).encode(), line, json.dumps(record("after")).encode())
-
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Any:
-    s = Store(sqlite_url)
-    s.migrate()
-    yield s
-    s.dispose()
-
-
-@pytest.mark.parametrize(
-    "ts",
-    [
-        pytest.param(
-            "0001-01-01T00:00:00+01:00",
-            id="before-year-1-in-utc",
-        ),
-        pytest.param(
-            "9999-12-31T23:30:00Z",
-            id="last-window-of-year-9999",
-        ),
-    ],
-)
-def test_timestamp_at_the_end_of_time_does_not_stop_ingestion(
-    tmp_path: Path, sqlite_store: Store, ts: str
-) -> None:
-    ids, quarantined = ingest_one(
-        tmp_path,
-        sqlite_store,
-        "p.jsonl",
-        between_good_lines(json.dumps(record("x", ts=ts)).encode()),
-    )
-    # stored, or quarantined as a bad timestamp: either way accounted for, once
-    assert ids - {"x"} == {"before", "after"}
-    assert quarantined == ([] if "x" in ids else [(2, "bad_ts")])
-
-
-@pytest.mark.parametrize("where", ["id", "feature", "variant"])
-def test_lone_surrogate_escape_is_quarantined(tmp_path: Path, store: Store, where: str) -> None:
-    """orjson refuses "\\ud800" (no UTF-8 text can hold it); so must ingestion."""
-    line = {
-        "id": rb'{"id":"x\ud800","ts":"2026-11-28T10:00:00Z","features":{},"prediction":1}',
-        "feature": rb'{"id":"x","ts":"2026-11-28T10:00:00Z","features":{"country":"\udc00"},"prediction":1}',
-        "variant": rb'{"id":"x","ts":"2026-11-28T10:00:00Z","features":{},"prediction":1,"variant":"\ud83d"}',
-    }[where]
-    ids, quarantined = ingest_one(tmp_path, store, "p.jsonl", between_good_lines(line))
-    assert ids == {"before", "after"}
-    assert len(quarantined) == 1 and quarantined[0][0] == 2
-
-
-@pytest.mark.parametrize("where", ["prediction", "feature"])
-def test_deeply_nested_value_is_quarantined(
-    tmp_path: Path, sqlite_store: Store, where: str
-) -> None:
-    deep = b"[" * 1000 + b"1" + b"]" * 1000
-    line = (
-        b'{"id":"x","ts":"2026-11-28T10:00:00Z","features":{"amount":1},"prediction":%s}' % deep
-        if where == "prediction"
-        else b'{"id":"x","ts":"2026-11-28T10:00:00Z","features":{"amount":%s},"prediction":1}'
-        % deep
-    )
-    ids, quarantined = ingest_one(tmp_path, sqlite_store, "p.jsonl", between_good_lines(line))
-    assert ids == {"before", "after"}
-    assert len(quarantined) == 1 and quarantined[0][0] == 2
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize(
-    "line",
-    [
-        pytest.param(b'{"id":"x\x00","ts":"2026-11-28T10:00:00Z"}', id="raw-nul-byte-in-bad-line"),
-        pytest.param(
-            rb'{"id":"x\u0000","ts":"2026-11-28T10:00:00Z","features":{},"prediction":1}',
-            id="nul-escape-in-id",
-        ),
-    ],
-)
-def test_nul_character_does_not_stop_ingestion_on_postgresql(
-    tmp_path: Path, pg_url: str, line: bytes
-) -> None:
-    store = Store(pg_url)
-    store.migrate()
-    try:
-        ids, quarantined = ingest_one(tmp_path, store, "p.jsonl", between_good_lines(line))
-    finally:
-        store.dispose()
-    assert ids == {"before", "after"}
-    assert len(quarantined) == 1 and quarantined[0][0] == 2
-
-
-# -- CSV and Parquet values (bugs) ----------------------------------------------------------
-
-
-def csv_file(*rows: str) -> bytes:
-    return lines(CSV_HEADER, *(r.encode() for r in rows))
-
-
-def test_csv_row_with_a_bare_carriage_return_does_not_stop_ingestion(
-    tmp_path: Path, sqlite_store: Store
-) -> None:
-    data = csv_file(
-        csv_row("c-1"),
-        csv_row("c-2", country="D\rE"),
-        csv_row("c-3", amount=2, is_new="true"),
-    )
-    ids, quarantined = ingest_one(tmp_path, sqlite_store, "p.csv", data, fmt="csv")
-    assert ids - {"c-2"} == {"c-1", "c-3"}
-    assert quarantined == ([] if "c-2" in ids else [(3, "bad_csv_row")])
-
-
-def test_csv_ids_are_kept_as_written(tmp_path: Path, sqlite_store: Store) -> None:
-    data = csv_file(*(csv_row(rid) for rid in ("007", "7", "1e3", "42")))
-    ids, quarantined = ingest_one(tmp_path, sqlite_store, "p.csv", data, fmt="csv")
-    assert (ids, quarantined) == ({"007", "7", "1e3", "42"}, [])
-
-
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_non_finite_feature_in_flat_rows_is_quarantined(
-    tmp_path: Path, sqlite_store: Store, fmt: str
-) -> None:
-    amounts = {
-        "f-1": 1.5,
-        "f-inf": float("inf"),
-        "f-nan": float("nan"),
-        "f-ninf": -float("inf"),
-        "f-2": 2.0,
-    }
-    if fmt == "csv":
-        data = csv_file(*(csv_row(rid, amount=a) for rid, a in amounts.items()))
-    else:
-        rows = [dict(flat_row(rid), amount=a) for rid, a in amounts.items()]
-        sink = pa.BufferOutputStream()
-        pq.write_table(parquet_table(rows, pa.float64()), sink)
-        data = sink.getvalue().to_pybytes()
-    ids, quarantined = ingest_one(tmp_path, sqlite_store, f"p.{fmt}", data, fmt=fmt)
-    assert ids == {"f-1", "f-2"}
-    first = 3 if fmt == "csv" else 2  # CSV lines count the header; Parquet counts rows
-    assert quarantined == [(first + i, "non_finite") for i in range(3)]
-
-
-def flat_row(rid: str) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "ts": TS,
-        "amount": 1.0,
-        "country": "DE",
-        "is_new": False,
-        "prediction": 1,
-        "score": 0.5,
-    }
-
-
-@pytest.mark.parametrize("features", ["absent", "null"])
-def test_record_without_features_is_quarantined(
-    tmp_path: Path, sqlite_store: Store, features: str
-) -> None:
-    rec = record("x", features=None if features == "null" else ...)
-    ids, quarantined = ingest_one(
-        tmp_path, sqlite_store, "p.jsonl", between_good_lines(json.dumps(rec).encode())
-    )
-    assert ids == {"before", "after"}
-    assert quarantined == [(2, "missing_features")]

@@ -37,7 +37,7 @@ def test_the_policy_follows_the_file(tmp_path: Path) -> None:
             "schedule": "0 3 * * 1",
         },
         "trainer": {"kind": "custom", "entry_point": "team.models:train", "seed": 3},
-        "gates": {"metric": "average_precision", "min_delta": 0.01, "slices": ["country"]},
+        "gates": {"metric": "recall", "min_delta": 0.01, "slices": ["country"]},
     }
     config = parse({**BASE, "retrain": retrain, "registry": {"name": "fraud-eu"}}, base=tmp_path)
 
@@ -60,7 +60,10 @@ def test_the_policy_follows_the_file(tmp_path: Path) -> None:
         ({"triggers": {"drift_windows": 0}}, "retrain.triggers.drift_windows"),
         ({"trainer": {"kind": "custom"}}, "kind custom needs entry_point"),
         ({"trainer": {"entry_point": "a:b"}}, "entry_point is only for kind custom"),
-        ({"gates": {"metric": "nope"}}, "retrain.gates.metric: unknown metric 'nope'"),
+        (
+            {"gates": {"metric": "average_precision"}},
+            "retrain.gates.metric: Input should be 'roc_auc', 'accuracy' or 'recall'",
+        ),
         ({"gate": {}}, "retrain.gate: Extra inputs are not permitted"),
     ],
 )
