@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
+from monitor.abc import IngestRepository as Repository
 from monitor.decoding import (
     csv_value,
     decode_json_line,
@@ -48,18 +49,12 @@ from monitor.sources import (
     same_head,
 )
 from monitor.windows import RowWindows, Windows
-from storage.rows import Checkpoint, Chunk, ChunkResult
+from storage.rows import Checkpoint, Chunk
 
 logger = logging.getLogger(__name__)
 
 Kind = Literal["predictions", "labels"]
 Format = Literal["jsonl", "csv", "parquet"]
-
-
-class Repository(Protocol):
-    def checkpoints(self, model: str, source: str) -> dict[str, Checkpoint]: ...
-
-    def commit(self, chunk: Chunk) -> ChunkResult: ...
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from monitor.abc import PerformanceRepository as Repository
 from monitor.concept.detectors import (
     ADWIN,
     DDM,
@@ -44,7 +45,7 @@ from monitor.concept.performance import (
 )
 from monitor.drift.compare import ColumnDrift, column_drift
 from monitor.drift.samples import ReferenceColumn
-from storage.performance import ErrorStream, LabelledRow, StreamRow
+from storage.rows import ErrorStream, LabelledRow, StreamRow
 
 logger = logging.getLogger(__name__)
 
@@ -65,39 +66,6 @@ BINARY_ONLY = {"ddm", "hddm_a"}
 WINDOWS_PER_QUERY = 200  # windows whose rows one query reads
 PENDING, INCOMPLETE, COMPLETE = "pending", "incomplete", "complete"
 TARGET = "@target"  # the labels, tested for drift like a column
-
-
-class Repository(Protocol):
-    def changed_windows(self, model: str) -> tuple[list[datetime], int]: ...
-
-    def matured_windows(self, model: str, *, ended_before: datetime) -> list[datetime]: ...
-
-    def window_bounds(self, model: str, starts: Sequence[datetime]) -> dict[datetime, datetime]: ...
-
-    def window_rows(self, model: str, start: datetime) -> list[LabelledRow]: ...
-
-    def windows_rows(
-        self, model: str, starts: Sequence[datetime]
-    ) -> dict[datetime, list[LabelledRow]]: ...
-
-    def save_windows(
-        self, model: str, rows: Sequence[dict[str, Any]], *, cursor: int | None, now: datetime
-    ) -> None: ...
-
-    def stream(self, model: str) -> ErrorStream: ...
-
-    def stream_rows(
-        self, model: str, *, after: int, pending: Sequence[int], limit: int
-    ) -> list[StreamRow]: ...
-
-    def save_stream(
-        self,
-        model: str,
-        stream: ErrorStream,
-        detections: Sequence[dict[str, Any]],
-        *,
-        now: datetime,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)

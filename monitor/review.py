@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from monitor.abc import ReviewRepository as Repository
 from monitor.drift.profile import category_text
 from monitor.records import FeatureType
 
@@ -399,20 +400,6 @@ def _low_confidence_summary(row: Row, settings: ReviewSettings, uncertainty: flo
 
 
 # -- refreshing the queue -------------------------------------------------------------
-
-
-class Repository(Protocol):
-    def window_rows(self, model: str, window_start: datetime) -> Sequence[Row]: ...
-
-    def enqueue(
-        self,
-        model: str,
-        window_start: datetime,
-        candidates: Sequence[Candidate],
-        *,
-        per_window: int,
-        now: datetime,
-    ) -> Mapping[str, int]: ...
 
 
 class ReviewQueue:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import orjson
 
+from monitor.abc import StatisticsRepository as Repository
 from monitor.drift.compare import ExactValues, Threshold, reference_column, window_drift
 from monitor.drift.multivariate import (
     Encoder,
@@ -31,29 +32,9 @@ from monitor.drift.quality import QualityThresholds, window_checks
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import NUMBERS, WindowState, merge, partial, row_keys
 from monitor.drift.thresholds import Calibrated
-from storage.statistics import StoredRow
+from storage.rows import StoredRow
 
 logger = logging.getLogger(__name__)
-
-
-class Repository(Protocol):
-    def cursor(self, model: str) -> int: ...
-
-    def rows_after(self, model: str, position: int, limit: int) -> list[StoredRow]: ...
-
-    def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]: ...
-
-    def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None: ...
-
-    def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]: ...
-
-    def save_results(self, model: str, results: Mapping[datetime, str]) -> None: ...
-
-    def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]: ...
-
-    def window_features(
-        self, model: str, start: datetime, chunk: int = ...
-    ) -> Iterator[list[str]]: ...
 
 
 @dataclass(frozen=True)

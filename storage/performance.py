@@ -10,7 +10,6 @@ arrival order, remembering labels whose prediction has not arrived yet.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,36 +18,10 @@ from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import schema
+from storage.rows import ErrorStream, LabelledRow, StreamRow
 from storage.store import Store
 
 CURSOR = "performance"  # cursors.name: labels.pk folded into window coverage
-
-
-@dataclass(frozen=True)
-class LabelledRow:
-    id: str
-    ts: datetime
-    prediction: Any  # decoded JSON
-    score: float | None
-    label: Any  # decoded JSON; None when no label yet
-
-
-@dataclass(frozen=True)
-class StreamRow:
-    label_pk: int
-    id: str
-    label: Any
-    label_ts: datetime
-    ts: datetime | None  # the prediction's time; None while the prediction is missing
-    prediction: Any
-
-
-@dataclass(frozen=True)
-class ErrorStream:
-    label_cursor: int
-    position: int
-    pending: list[int]
-    detectors: dict[str, Any]
 
 
 def _decode(text: str | None) -> Any:

@@ -1,4 +1,5 @@
-"""The rows that ingestion and storage exchange, free of SQLAlchemy so that
+"""The rows :mod:`monitor` and :mod:`storage` exchange (ingestion chunks, stored
+predictions, labelled rows, the error stream), free of SQLAlchemy so that
 :mod:`monitor` can import them without loading the database layer."""
 
 from __future__ import annotations
@@ -47,3 +48,40 @@ class ChunkResult:
     duplicates: int
     quarantined: int
     windows: dict[datetime, int]  # window start -> rows inserted into it
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    pk: int
+    id: str
+    window_start: datetime
+    features: str  # JSON object
+    prediction: str | None = None  # JSON value
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class LabelledRow:
+    id: str
+    ts: datetime
+    prediction: Any  # decoded JSON
+    score: float | None
+    label: Any  # decoded JSON; None when no label yet
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    label_pk: int
+    id: str
+    label: Any
+    label_ts: datetime
+    ts: datetime | None  # the prediction's time; None while the prediction is missing
+    prediction: Any
+
+
+@dataclass(frozen=True)
+class ErrorStream:
+    label_cursor: int
+    position: int
+    pending: list[int]
+    detectors: dict[str, Any]

@@ -8,7 +8,6 @@ together with the new cursor position in one transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,19 +15,10 @@ from sqlalchemy import Connection, select, update
 
 from storage import schema
 from storage.ingest import _upsert
+from storage.rows import StoredRow
 from storage.store import Store
 
 CURSOR = "statistics"
-
-
-@dataclass(frozen=True)
-class StoredRow:
-    pk: int
-    id: str
-    window_start: datetime
-    features: str  # JSON object
-    prediction: str | None = None  # JSON value
-    score: float | None = None
 
 
 class StatisticsRepository:

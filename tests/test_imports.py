@@ -18,12 +18,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HEAVY = ["tensorflow", "sqlalchemy", "slack_sdk", "apscheduler", "pyspark"]
+HEAVY = ["tensorflow", "sqlalchemy", "slack_sdk", "apscheduler", "pyspark", "mlflow", "fastapi"]
 
 # package -> the driftd packages it must not import
 FORBIDDEN = {
     "storage": {"monitor", "alerts", "retrain", "driftd"},
     "monitor": {"alerts", "retrain", "driftd"},
+    "monitor/drift": {"storage", "alerts", "retrain", "driftd"},  # pure statistics
+    "monitor/concept": {"storage", "alerts", "retrain", "driftd"},
     "alerts": {"driftd"},
     "retrain": {"driftd"},
 }
@@ -44,10 +46,32 @@ def loaded_after(statement: str) -> set[str]:
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
-def test_monitor_loads_no_heavy_dependency() -> None:
-    loaded = loaded_after("import monitor, monitor.records, monitor.windows, monitor.sources")
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def monitor_modules() -> list[str]:
+    return sorted(
+        _module_name(path)
+        for path in (ROOT / "monitor").rglob("*.py")
+        if path.name != "spark.py"  # the Spark backend: pyspark is what it is for
+    )
+
+
+@pytest.mark.parametrize("module", monitor_modules())
+def test_no_monitor_module_loads_a_heavy_dependency(module: str) -> None:
+    loaded = loaded_after(f"import {module}")
     assert "monitor" in loaded
     assert loaded.isdisjoint(HEAVY), sorted(loaded.intersection(HEAVY))
+
+
+def test_the_spark_backend_loads_pyspark_and_no_other_heavy_dependency() -> None:
+    loaded = loaded_after("import monitor.spark")
+    others = set(HEAVY) - {"pyspark"}
+    assert loaded.isdisjoint(others), sorted(loaded.intersection(others))
 
 
 def test_storage_package_loads_no_sqlalchemy() -> None:
@@ -55,13 +79,6 @@ def test_storage_package_loads_no_sqlalchemy() -> None:
     assert "storage" in loaded
     assert "sqlalchemy" not in loaded
     assert loaded.isdisjoint(HEAVY), sorted(loaded.intersection(HEAVY))
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
 
 
 def imported_modules(source: str, module: str, *, is_package: bool = False) -> Iterator[str]:
@@ -93,6 +110,7 @@ def imported_modules(source: str, module: str, *, is_package: bool = False) -> I
 
 
 def violations(package: str) -> list[str]:
+    """Imports of the packages ``package`` (a folder: ``monitor/drift``) must not use."""
     found = []
     files = sorted((ROOT / package).rglob("*.py"))
     assert files, f"no Python files under {package}/"

@@ -1,0 +1,99 @@
+"""The interfaces :mod:`monitor` needs from storage, in one place.
+
+Each engine of :mod:`monitor` reads and writes through one of these protocols;
+:mod:`storage` implements them (``IngestRepository``, ``StatisticsRepository``,
+``PerformanceRepository``, ``ReviewRepository`` there), and tests may pass their own.
+The rows they exchange are :mod:`storage.rows` dataclasses, which load no SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from storage.rows import (
+    Checkpoint,
+    Chunk,
+    ChunkResult,
+    ErrorStream,
+    LabelledRow,
+    StoredRow,
+    StreamRow,
+)
+
+if TYPE_CHECKING:
+    from monitor.review import Candidate, Row
+
+
+class IngestRepository(Protocol):
+    def checkpoints(self, model: str, source: str) -> dict[str, Checkpoint]: ...
+
+    def commit(self, chunk: Chunk) -> ChunkResult: ...
+
+
+class StatisticsRepository(Protocol):
+    def cursor(self, model: str) -> int: ...
+
+    def rows_after(self, model: str, position: int, limit: int) -> list[StoredRow]: ...
+
+    def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]: ...
+
+    def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None: ...
+
+    def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]: ...
+
+    def save_results(self, model: str, results: Mapping[datetime, str]) -> None: ...
+
+    def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]: ...
+
+    def window_features(
+        self, model: str, start: datetime, chunk: int = ...
+    ) -> Iterator[list[str]]: ...
+
+
+class PerformanceRepository(Protocol):
+    def changed_windows(self, model: str) -> tuple[list[datetime], int]: ...
+
+    def matured_windows(self, model: str, *, ended_before: datetime) -> list[datetime]: ...
+
+    def window_bounds(self, model: str, starts: Sequence[datetime]) -> dict[datetime, datetime]: ...
+
+    def window_rows(self, model: str, start: datetime) -> list[LabelledRow]: ...
+
+    def windows_rows(
+        self, model: str, starts: Sequence[datetime]
+    ) -> dict[datetime, list[LabelledRow]]: ...
+
+    def save_windows(
+        self, model: str, rows: Sequence[dict[str, Any]], *, cursor: int | None, now: datetime
+    ) -> None: ...
+
+    def stream(self, model: str) -> ErrorStream: ...
+
+    def stream_rows(
+        self, model: str, *, after: int, pending: Sequence[int], limit: int
+    ) -> list[StreamRow]: ...
+
+    def save_stream(
+        self,
+        model: str,
+        stream: ErrorStream,
+        detections: Sequence[dict[str, Any]],
+        *,
+        now: datetime,
+    ) -> None: ...
+
+
+class ReviewRepository(Protocol):
+    def window_rows(self, model: str, window_start: datetime) -> Sequence[Row]: ...
+
+    def enqueue(
+        self,
+        model: str,
+        window_start: datetime,
+        candidates: Sequence[Candidate],
+        *,
+        per_window: int,
+        now: datetime,
+    ) -> Mapping[str, int]: ...
