@@ -54,7 +54,7 @@ def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: P
             assert not stats["prediction_drift"] and not stats["multivariate_drift"], window
         else:
             assert stats["dataset_drift"] and {"amount", "country"} <= drifted, window
-            assert stats["prediction_drift"] == ["@score"], window
+            assert "@score" in stats["prediction_drift"], window  # and the decisions, often
     reports = sorted(p for p in (tmp_path / "ws" / "reports").iterdir() if p.is_file())
     assert [r.name for r in reports] == [f"drift-card-fraud-{drift_start:%Y%m%dT%H%M}.html"]
     narration = "\n".join(lines)
