@@ -18,6 +18,7 @@ import typer
 
 from driftd.cli_alerts import alerts_app, silence_app
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, app, checked, dump, errors, load_app
+from driftd.cli_export import models_export
 from driftd.cli_models import models_app
 from driftd.cli_quarantine import quarantine_app, since_time
 from driftd.cli_report import report_app
@@ -253,6 +254,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
 app.add_typer(review_app, name="review")
 app.add_typer(quarantine_app, name="quarantine")
+models_app.command("export")(models_export)
 app.add_typer(models_app, name="models")
 app.add_typer(report_app, name="report")
 app.command("training-set")(training_set)
