@@ -9,7 +9,7 @@ Generates a reference and a current table of ``--rows`` rows each (``--quick``: 
 1. setup (not timed): the current rows are written as a JSON Lines prediction log (all in
    one daily window) and ingested by ``App.ingest()`` into a SQLite store, as the daemon
    stores them;
-2. profile build (timed, reported apart, once): ``App.profile()`` fits the reference
+2. profile build (timed, reported apart, once): ``App.reference.profile()`` fits the reference
    profile, with every column's null distribution, and stores it;
 3. driftd first run (timed): a new ``App``; the stored profile is loaded, then
    ``engine.fold()`` folds every stored row into the window state and

@@ -189,6 +189,8 @@ def run_demo(
                 now = START + timedelta(hours=h + 1)
                 results = daemon.run_once()
                 _narrate(out, now, results, drift=h + 1 == drift_at, recovery=h + 1 == drift_until)
+                if h + 1 == drift_at + 24:  # a day of drifted windows' labels has come in
+                    _review(out, app)
         status = app.status()
         weekly_report(app, START, out)  # the drifted week, in the business's terms
         _summary(out, app, status)
@@ -266,9 +268,10 @@ def _narrate_retraining(out: Callable[[str], None], result: tuple[str, object] |
     attempt = summary.get("attempt") or {}
     rows = attempt.get("rows") or {}
     if rows:
+        reviewed = sum(p.get("review", 0) for p in (attempt.get("provenance") or {}).values())
         out(
             f"           training set: {rows['train']} train, {rows['validation']} validation, "
-            f"{rows['test']} final-test rows (reviewed labels included)"
+            f"{rows['test']} final-test rows; {reviewed} labels from the review queue"
         )
     for line in gate_table(attempt):
         out("             " + line)
@@ -293,7 +296,6 @@ def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) ->
             f"{last['predictions']} predictions, {last['label_coverage']:.0%} labelled so far"
         )
         _performance_table(out, windows)
-    _review(out, app)
     problems = app.health()
     out("health: " + ("ok" if not problems else "; ".join(problems)))
     out(f"next: {_command()} status -c {app.config.config_path}")
