@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from alerts.errors import AlertDeliveryError, PermanentDeliveryError
 from alerts.manager import utcnow
 from alerts.sinks import HistoryCheckError, Ref, Sink
 from storage.alerts import FAILED, PENDING, SENT, AlertRepository, OutboxItem
-from storage.errors import AlertDeliveryError, PermanentDeliveryError
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.dispatch import undeliverable
+from alerts.errors import AlertDeliveryError
 from alerts.sinks import Sink
 from storage.alerts import PENDING, SENT, AlertRepository, OutboxItem
-from storage.errors import AlertDeliveryError
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from alerts import render
-from storage.errors import AlertDeliveryError, PermanentDeliveryError
+from alerts.errors import AlertDeliveryError, PermanentDeliveryError
 
 logger = logging.getLogger(__name__)
 

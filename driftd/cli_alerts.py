@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, dump, errors, load_app
-from storage.errors import ConfigError
+from driftd.errors import ConfigError
 
 alerts_app = typer.Typer(help="Alert incidents and their delivery.", no_args_is_help=True)
 silence_app = typer.Typer(help="Silence alerts: recorded, not sent.", no_args_is_help=True)

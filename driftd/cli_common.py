@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from driftd.errors import ConfigError
 from driftd.logs import protect, setup_logging
-from storage.errors import ConfigError, DriftdError
+from storage.errors import DriftdError
 
 logger = logging.getLogger("driftd")
 

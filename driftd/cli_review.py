@@ -9,7 +9,8 @@ import orjson
 import typer
 
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, dump, errors, load_app
-from storage.errors import ConfigError, InvalidOperationError
+from driftd.errors import ConfigError
+from storage.errors import InvalidOperationError
 
 review_app = typer.Typer(
     help="The human review queue: misclassified, out-of-distribution and low-confidence "

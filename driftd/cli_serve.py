@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from driftd.cli_common import ConfigOpt, LogOpt, errors
-from storage.errors import ConfigError
+from driftd.errors import ConfigError
 
 if TYPE_CHECKING:
     from driftd.config import Config

@@ -2,7 +2,7 @@
 
 :func:`load` is the only place that reads the file and the environment. Relative paths
 in the file are resolved against the file's own directory. An invalid file is refused
-with a :class:`~storage.errors.ConfigError` whose message names each bad key and value.
+with a :class:`~driftd.errors.ConfigError` whose message names each bad key and value.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from driftd.config_sections import (
     PerformanceConfig,
     ReviewConfig,
 )
+from driftd.errors import ConfigError
 from driftd.serve.config import ServeConfig
 from monitor.records import FeatureType, Fields
 from monitor.windows import RowWindows, TimeWindows, Windows
-from storage.errors import ConfigError
 
 Task = Literal["binary", "multiclass", "regression"]
 Format = Literal["jsonl", "csv", "parquet"]

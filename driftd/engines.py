@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from driftd.config import Config
+from driftd.errors import ConfigError
 from driftd.reference import Reference
-from storage.errors import ConfigError
 
 if TYPE_CHECKING:
     from alerts.sinks import Sink

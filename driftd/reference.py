@@ -4,7 +4,7 @@ profile.
 Features are the configured ``schema:``, or every column of the reference except the
 model's own columns (target, score and prediction columns, and the log contract's field
 names). :meth:`Reference.check` refuses a setup that cannot work (a missing file, a
-misspelled column) with a :class:`~storage.errors.ConfigError` naming the key and the
+misspelled column) with a :class:`~driftd.errors.ConfigError` naming the key and the
 value, and returns warnings about columns driftd will treat specially.
 """
 
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from driftd.errors import ConfigError
 from monitor.records import FeatureType
-from storage.errors import ConfigError
 
 if TYPE_CHECKING:
     from driftd.config import Config, ReferenceConfig

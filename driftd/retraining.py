@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from alerts.signals import RETRAINING, TRAINING, Evaluation, Signal
 from driftd.jobs.base import JobResult
-from storage.errors import RetrainError
+from retrain.errors import RetrainError
 
 if TYPE_CHECKING:
     from driftd.app import App

@@ -40,9 +40,9 @@ import pandas as pd
 import tensorflow as tf
 
 from monitor import paired
+from retrain.errors import RetrainError
 from retrain.trainers.base import Candidate
 from retrain.trainers.keras import model_inputs
-from storage.errors import RetrainError
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from storage.errors import RetrainError
+from retrain.errors import RetrainError
 
 
 def import_mlflow() -> Any:

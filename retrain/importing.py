@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from storage.errors import RetrainError
+from retrain.errors import RetrainError
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from storage.errors import RetrainError
+from retrain.errors import RetrainError
 from storage.store import Store
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from retrain.errors import RetrainError
 from retrain.flavors import (
     LoadedModel,
     directory_digest,
@@ -34,7 +35,6 @@ from retrain.flavors import (
     load_model,
     log_model,
 )
-from storage.errors import RetrainError
 from storage.models import AliasMove, ModelRepository, ModelVersion
 
 logger = logging.getLogger(__name__)

@@ -5,10 +5,10 @@ SQLAlchemy is loaded only when :mod:`storage.store` or :mod:`storage.schema` is.
 """
 
 from storage.errors import (
-    ConfigError,
     DriftdError,
+    InvalidOperationError,
     StorageError,
     TransientStorageError,
 )
 
-__all__ = ["ConfigError", "DriftdError", "StorageError", "TransientStorageError"]
+__all__ = ["DriftdError", "InvalidOperationError", "StorageError", "TransientStorageError"]

@@ -1,22 +1,22 @@
-"""The exceptions driftd raises.
+"""The exceptions driftd raises, and where each layer defines its own.
 
-Every error that driftd raises on purpose derives from :class:`DriftdError`, so a caller
-can catch the whole family in one place. Third-party errors are translated at the
-boundary that meets them (``raise StorageError(...) from exc``).
+Every error that driftd raises on purpose derives from :class:`DriftdError`, defined here
+because ``storage`` is the bottom layer every package may import. Each layer defines its
+own errors beside its code, and translates third-party errors where it meets them
+(``raise StorageError(...) from exc``)::
 
-    DriftdError
-     ├── ConfigError              a config file or value is invalid (names the key)
-     ├── StorageError             the database refused or failed an operation
-     │    ├── TransientStorageError   worth retrying (connection lost, lock timeout)
-     │    └── InvalidOperationError   the stored state does not allow it (a rule of storage)
-     ├── LeaseHeldError           another driftd holds this model's lease (storage.lease)
-     ├── IngestError              a source cannot be read at all (not a bad record)
-     ├── AlertDeliveryError       an alert sink failed to deliver
-     │    └── PermanentDeliveryError  retrying will not help (bad token, no channel)
-     └── RetrainError             training or evaluating a candidate failed
-
-The hierarchy lives in ``storage`` because ``storage`` is the bottom layer that every
-other package may import (see DESIGN.md); it imports nothing heavy.
+    DriftdError                      storage.errors
+     ├── StorageError                the database refused or failed an operation
+     │    ├── TransientStorageError  worth retrying (connection lost, lock timeout):
+     │    │                          the job runner retries it with backoff
+     │    └── InvalidOperationError  the stored state does not allow it (a rule of storage)
+     ├── LeaseHeldError              another driftd holds this model's lease (storage.lease)
+     ├── ConfigError                 a config file or value is invalid (driftd.errors)
+     ├── AlertDeliveryError          an alert sink failed to deliver (alerts.errors)
+     │    ├── PermanentDeliveryError retrying will not help (bad token, no channel)
+     │    └── HistoryCheckError      the in-doubt duplicate check failed (alerts.sinks)
+     └── RetrainError                training, gating, registering or loading a model
+                                     failed (retrain.errors)
 """
 
 from __future__ import annotations
@@ -24,10 +24,6 @@ from __future__ import annotations
 
 class DriftdError(Exception):
     """Base class of every error driftd raises on purpose."""
-
-
-class ConfigError(DriftdError):
-    """A configuration file or value is invalid."""
 
 
 class StorageError(DriftdError):
@@ -41,19 +37,3 @@ class TransientStorageError(StorageError):
 class InvalidOperationError(StorageError):
     """An operation the stored state or storage's rules do not allow (e.g. a review
     into a state that takes no label)."""
-
-
-class IngestError(DriftdError):
-    """A source cannot be read at all (as opposed to one bad record)."""
-
-
-class AlertDeliveryError(DriftdError):
-    """An alert sink failed to deliver a message."""
-
-
-class PermanentDeliveryError(AlertDeliveryError):
-    """A delivery failure that retrying will not fix."""
-
-
-class RetrainError(DriftdError):
-    """Training or evaluating a candidate model failed."""

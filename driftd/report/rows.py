@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from driftd.errors import ConfigError
 from driftd.report.settings import BusinessSettings
 from monitor.business import Costs
-from storage.errors import ConfigError
 
 if TYPE_CHECKING:
     from driftd.app import App

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from storage.errors import ConfigError
+from driftd.errors import ConfigError
 
 _LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
 

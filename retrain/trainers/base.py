@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from storage.errors import RetrainError
+from retrain.errors import RetrainError
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from retrain.errors import RetrainError
 from retrain.trainers.base import Candidate, TrainerSpec, check_frames
-from storage.errors import RetrainError
 
 logger = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ import pandas as pd
 import tensorflow as tf
 from keras import layers, ops
 
+from retrain.errors import RetrainError
 from retrain.trainers.base import (
     Candidate,
     KerasGridPoint,
@@ -46,7 +47,6 @@ from retrain.trainers.base import (
     check_frames,
     write_manifest,
 )
-from storage.errors import RetrainError
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from retrain.errors import RetrainError
 from retrain.trainers.base import Candidate, TrainerSpec, check_frames, write_manifest
-from storage.errors import RetrainError
 
 logger = logging.getLogger(__name__)
 

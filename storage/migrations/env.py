@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import context
 
-from storage.errors import ConfigError
+from storage.errors import StorageError
 from storage.schema import metadata
 
 # Tables other components keep in driftd's database. "apscheduler_jobs" is
@@ -54,7 +54,7 @@ def _main() -> None:
 
     url = context.config.get_main_option("sqlalchemy.url")
     if not url:
-        raise ConfigError("the Alembic config has no sqlalchemy.url")
+        raise StorageError("the Alembic config has no sqlalchemy.url")
     engine = create_engine(url)
     try:
         with engine.begin() as conn:

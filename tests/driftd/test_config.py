@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from driftd.cli import app
 from driftd.config import load, parse
+from driftd.errors import ConfigError
 from driftd.jobs.ingest import Ingest
 from monitor.records import FeatureType
-from storage.errors import ConfigError
 
 MINIMAL = {"model": {"name": "fraud"}, "sources": {"predictions": [{"paths": ["logs/*.jsonl"]}]}}
 

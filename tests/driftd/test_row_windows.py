@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from driftd.app import App
 from driftd.cli import app
 from driftd.config import load, parse
+from driftd.errors import ConfigError
 from monitor.windows import RowWindows, TimeWindows
 from storage import schema
-from storage.errors import ConfigError
 from storage.store import Store
 
 runner = CliRunner()

@@ -15,8 +15,8 @@ import yaml
 from report_seed import Seeded
 
 from driftd.config import parse
+from driftd.errors import ConfigError
 from driftd.report.weeks import last_due
-from storage.errors import ConfigError
 
 CLI = [sys.executable, "-c", "from driftd.cli import main; main()"]
 

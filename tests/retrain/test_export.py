@@ -49,8 +49,8 @@ def test_int8_tflite_is_small_and_agrees_with_the_keras_model(  # type: ignore[n
 
 def test_only_keras_candidates_export(demo_splits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from driftd.demo.data import FEATURES, TARGET
+    from retrain.errors import RetrainError
     from retrain.trainers.base import TrainerSpec
-    from storage.errors import RetrainError
 
     spec = TrainerSpec(features=FEATURES, target=TARGET, framework="sklearn")
     train, validation, holdout = demo_splits

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retrain.errors import RetrainError
 from retrain.registry import DIGEST_TAG, Registry, TrainingRun
-from storage.errors import RetrainError
 
 from .conftest import Candidate, sklearn_pipeline, task
 

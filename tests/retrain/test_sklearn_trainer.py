@@ -17,11 +17,11 @@ from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
 from driftd.demo.data import FEATURES, TARGET, make_reference, train_baseline
+from retrain.errors import RetrainError
 from retrain.gates import GateSpec, evaluate
 from retrain.trainers import load, save, trainer_for
 from retrain.trainers.base import TrainerSpec
 from retrain.trainers.sklearn import SklearnTrainer, champion_family
-from storage.errors import RetrainError
 
 SPEC = TrainerSpec(features=FEATURES, target=TARGET, framework="sklearn", seed=1)
 

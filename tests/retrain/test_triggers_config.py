@@ -9,7 +9,7 @@ import pytest
 
 from driftd.config import parse
 from driftd.config_retrain import tracking_uri
-from storage.errors import ConfigError
+from driftd.errors import ConfigError
 
 BASE = {"model": {"name": "fraud"}, "sources": {"predictions": [{"paths": ["logs/*.jsonl"]}]}}
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from driftd.cli import app
 from driftd.cli_serve import load_config
-from storage.errors import ConfigError
+from driftd.errors import ConfigError
 
 
 def write(tmp_path: Path, serve: dict[str, Any] | None) -> Path:
