@@ -353,7 +353,8 @@ def review_import(
     """
     import getpass
 
-    from storage.review import CONFIRMED, RELABELLED, ReviewRepository
+    from storage.labels import CONFIRMED, RELABELLED
+    from storage.review import ReviewRepository
 
     try:
         tasks = orjson.loads(file.read_bytes())

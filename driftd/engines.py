@@ -60,7 +60,7 @@ def performance_engine(
 
     from monitor.concept.estimate import CBPE
     from monitor.performance import PerformanceEngine, PerformanceSettings, normalize
-    from storage.performance import LabelledRow
+    from storage.rows import LabelledRow
 
     c, p = config, config.performance
     settings = PerformanceSettings(

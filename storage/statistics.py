@@ -128,7 +128,7 @@ class StatisticsRepository:
                 .where(w.c.model == model, w.c.state.is_not(None), w.c.finalized_at.is_(None))
                 .order_by(w.c.start)
             )
-            return [tuple(r) for r in rows]  # type: ignore[misc]
+            return [tuple(r) for r in rows]
 
     def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]:
         """(start, predictions) of the latest windows, latest first."""
