@@ -264,7 +264,7 @@ def build(app: App, week: Week, *, as_of: datetime) -> dict[str, Any]:
         "incidents": queries.incidents(model, week.start, week.end),
         "messages": queries.messages(model, week.start, week.end),
         "review": queries.review(model, week.start, week.end),
-        "lifecycle": lifecycle(frame),
+        "lifecycle": lifecycle(frame, trainings(app, week)),
     }
     document["caveats"] = caveats(document)
     document["headline"] = headline(document)
@@ -301,17 +301,43 @@ def drifted_features(results: list[tuple[datetime, dict[str, Any]]]) -> dict[str
     return {"windows": len(results), "dataset_drift_windows": dataset, "features": ranked}
 
 
-def lifecycle(frame: pd.DataFrame) -> dict[str, Any]:
-    """What served the week, and the retraining loop's outcomes (none are recorded yet:
-    the lists stay empty until driftd records retraining, shadow and A/B results)."""
+def trainings(app: App, week: Week) -> list[dict[str, Any]]:
+    """The retrainings that started this week, with their outcome and gates."""
+    from storage.models import ModelRepository
+
+    out = []
+    for t in ModelRepository(app.store).trainings(app.model, limit=1000):
+        if not week.start <= t.started_at < week.end:
+            continue
+        gates = ((t.details or {}).get("gates") or {}).get("gates") or []
+        out.append(
+            {
+                "started_at": t.started_at.isoformat(),
+                "trigger": t.trigger,
+                "reason": t.reason,
+                "outcome": t.outcome,
+                "version": t.version,
+                "gates": [
+                    {k: g.get(k) for k in ("name", "candidate", "reference", "passed")}
+                    for g in gates
+                ],
+            }
+        )
+    return out
+
+
+def lifecycle(frame: pd.DataFrame, retrainings: list[dict[str, Any]]) -> dict[str, Any]:
+    """What served the week, and the retraining loop's outcomes: the week's trainings
+    (recorded by the retrain job); shadow, A/B and promotions stay empty until driftd
+    runs them."""
     served = Counter(zip(frame["model_version"].tolist(), frame["variant"].tolist(), strict=True))
     return {
         "served": [
             {"model_version": v, "variant": a, "rows": n}
             for (v, a), n in sorted(served.items(), key=lambda kv: -kv[1])
         ],
-        "recorded": False,
-        "retrainings": [],
+        "recorded": True,
+        "retrainings": retrainings,
         "shadow": [],
         "ab_tests": [],
         "promotions": [],

@@ -206,11 +206,22 @@ def _lifecycle(doc: Mapping[str, Any]) -> str:
         for s in life["served"]
     )
     out = [f"<p>Served this week: {escape(served) or 'nothing'}.</p>"]
-    if not (life["retrainings"] or life["shadow"] or life["ab_tests"] or life["promotions"]):
-        out.append(
-            "<p>Nothing was retrained, evaluated in shadow, A/B tested or promoted this week "
-            "(driftd has no record of any).</p>"
+    for t in life["retrainings"]:
+        outcome = (
+            f"candidate registered as version {t['version']} (challenger)"
+            if t["version"]
+            else t["outcome"]
         )
+        out.append(
+            f"<p>Retraining started {escape(t['started_at'][:16].replace('T', ' '))} "
+            f"({escape(t['trigger'])}: {escape(t['reason'])}): {escape(outcome)}.</p>"
+        )
+    if not life["retrainings"]:
+        out.append("<p>Nothing was retrained this week.</p>")
+    out.append(
+        "<p>Shadow evaluation, A/B tests and promotions are not run by driftd yet: none "
+        "to report.</p>"
+    )
     return "".join(out)
 
 

@@ -245,3 +245,29 @@ def test_regenerating_a_week_replaces_it_and_announces_it_once(seeded: Seeded) -
     outbox = seeded.app.alert_repository.outbox()
     assert [(m.kind, m.status) for m in outbox] == [("report", "sent")]
     assert len(html) < 2_000_000
+
+
+def test_the_weeks_retrainings_are_reported(seeded: Seeded) -> None:
+    from storage.models import ModelRepository
+
+    week = parse_week("2026-W46", "Europe/Berlin")
+    repository = ModelRepository(seeded.app.store)
+    inside = week.start + timedelta(days=2)
+    pk = repository.start_training(
+        "fraud", trigger="realized", reason="roc_auc 0.54 < 0.8", now=inside, data_end=inside
+    )
+    gates = {"gates": {"gates": [{"name": "champion:roc_auc", "candidate": 0.77,
+                                  "reference": 0.76, "passed": True}]}}  # fmt: skip
+    repository.finish_training(pk, outcome="registered", now=inside, version="2", details=gates)
+    before = week.start - timedelta(days=3)  # the week before: not this week's
+    repository.start_training("fraud", trigger="manual", reason="x", now=before, data_end=before)
+    written = generate(seeded.app, week)
+    [training] = written.document["lifecycle"]["retrainings"]
+    assert (training["trigger"], training["outcome"], training["version"]) == (
+        "realized",
+        "registered",
+        "2",
+    )
+    assert training["gates"][0]["name"] == "champion:roc_auc"
+    html = written.html.read_text()
+    assert "(realized: roc_auc 0.54 &lt; 0.8): candidate registered as version 2" in html
