@@ -17,6 +17,7 @@ from typing import Any
 from alerts.dispatch import undeliverable
 from alerts.errors import AlertDeliveryError
 from alerts.sinks import Sink
+from monitor.windows import format_duration
 from storage.alerts import PENDING, SENT, AlertRepository, OutboxItem
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,8 @@ def delivery_problems(
     oldest = repository.oldest_pending()
     if oldest is not None and now - oldest > max_delay:
         found.append(
-            f"an alert has waited {_ago(now - oldest)} for delivery to "
-            f"{sink.describe()} (limit {_ago(max_delay)})"
+            f"an alert has waited {format_duration(now - oldest)} for delivery to "
+            f"{sink.describe()} (limit {format_duration(max_delay)})"
         )
     return found
 
@@ -88,12 +89,3 @@ def send_test(
     if found:
         raise AlertDeliveryError(f"{where}, but: " + "; ".join(found))
     return where
-
-
-def _ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"

@@ -4,7 +4,7 @@ durations as people read them. No wiring, no I/O."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 
@@ -110,15 +110,6 @@ def performance_summary(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
             for name, m in estimated["metrics"].items()
         },
     }
-
-
-def ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
 def run_dict(run: Any) -> Mapping[str, Any] | None:

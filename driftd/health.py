@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from driftd.display import ago
+from monitor.windows import format_duration
 from storage.errors import DriftdError
 from storage.store import redact_url
 
@@ -33,8 +33,8 @@ def problems(app: App, now: datetime) -> list[str]:
         found.append("ingest has never completed")
     elif last_ok.finished_at and now - last_ok.finished_at > health.max_ingest_age:
         found.append(
-            f"last successful ingest finished {ago(now - last_ok.finished_at)} ago "
-            f"(limit {ago(health.max_ingest_age)})"
+            f"last successful ingest finished {format_duration(now - last_ok.finished_at)} ago "
+            f"(limit {format_duration(health.max_ingest_age)})"
         )
     found += _sources(app, now)
     for job in app.jobs():
@@ -51,7 +51,7 @@ def problems(app: App, now: datetime) -> list[str]:
         if age > health.max_job_runtime:
             found.append(
                 f"job {run.job} (run {run.pk}, pid {run.pid} on {run.host}) has been "
-                f"running for {ago(age)}"
+                f"running for {format_duration(age)}"
             )
     return found
 
@@ -71,7 +71,7 @@ def _sources(app: App, now: datetime) -> list[str]:
         last = (known.get(source.name) or {}).get("last_ingest_at")
         if last is not None and now - last > limit:
             found.append(
-                f"source {source.name} has read nothing new for {ago(now - last)} "
-                f"(limit {ago(limit)})"
+                f"source {source.name} has read nothing new for {format_duration(now - last)} "
+                f"(limit {format_duration(limit)})"
             )
     return found

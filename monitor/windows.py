@@ -74,3 +74,13 @@ class RowWindows:
 
 
 Windows = TimeWindows | RowWindows
+
+
+def format_duration(delta: timedelta) -> str:
+    """A duration as people read it in a health line: 45s, 12m, 3h05m."""
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
