@@ -37,6 +37,7 @@ from apscheduler.triggers.base import BaseTrigger
 from storage.errors import DriftdError, StorageError
 from storage.lease import POLL, Lease, LeaseHeldError
 from storage.runs import FAILED, OK, SKIPPED, RunLog
+from storage.store import WRITE
 
 logger = logging.getLogger(__name__)
 
@@ -281,6 +282,16 @@ class Daemon:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
         store = SQLAlchemyJobStore(engine=self.engine, tablename=JOBSTORE_TABLE)
+        # create the job table in a write transaction: APScheduler's own check-then-create
+        # upgrades a read transaction, which SQLite refuses at once (no busy wait) while
+        # another driftd command holds the write lock (a `status` migrating, say)
+        with self.engine.connect() as conn:
+            conn.info[WRITE] = True
+            try:
+                with conn.begin():
+                    store.jobs_t.create(conn, checkfirst=True)
+            finally:
+                conn.info.pop(WRITE, None)
         store.start(scheduler, "default")
         stored = {job.id: job for job in store.get_all_jobs()}
         for job_id in set(stored) - set(self.triggers):
