@@ -209,21 +209,22 @@ class JobSchedule(Section):
         if (self.interval is None) == (self.cron is None):
             raise ValueError("give exactly one of 'interval' or 'cron'")
         if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
+            from monitor.crontab import cron_trigger
 
             try:
-                CronTrigger.from_crontab(self.cron)
+                cron_trigger(self.cron)
             except ValueError as exc:
                 raise ValueError(f"cron {self.cron!r}: {exc}") from None
         return self
 
     def trigger(self) -> Any:
         """The APScheduler trigger (UTC): interval triggers fire first at start."""
-        from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
+        from monitor.crontab import cron_trigger
+
         if self.cron is not None:
-            return CronTrigger.from_crontab(self.cron, timezone=UTC)
+            return cron_trigger(self.cron)
         assert self.interval is not None  # one of the two, checked above
         return IntervalTrigger(seconds=int(self.interval.total_seconds()), timezone=UTC)
 

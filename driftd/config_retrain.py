@@ -66,10 +66,10 @@ class TriggersConfig(Section):
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
         if v is not None:
-            from apscheduler.triggers.cron import CronTrigger
+            from monitor.crontab import cron_trigger
 
             try:
-                CronTrigger.from_crontab(v)
+                cron_trigger(v)
             except ValueError as exc:
                 raise ValueError(f"cron {v!r}: {exc}") from None
         return v

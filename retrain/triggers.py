@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from storage.models import Signals, WindowSignal
@@ -130,9 +130,9 @@ def estimated_below(
 
 def schedule_due(cron: str, *, since: datetime, now: datetime) -> Fired | None:
     """A cron time in (``since``, ``now``]."""
-    from apscheduler.triggers.cron import CronTrigger
+    from monitor.crontab import cron_trigger
 
-    trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+    trigger = cron_trigger(cron, "UTC")
     due = trigger.get_next_fire_time(None, since + timedelta(seconds=1))
     if due is None or due > now:
         return None
