@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from retrain.registry import Registry
 
 models_app = typer.Typer(
-    help="Model versions in the registry (MLflow): list, show, register, promote, roll back.",
+    help="Model versions in the registry (MLflow): list, show, register, promote, roll back, export.",
     no_args_is_help=True,
 )
 

@@ -16,8 +16,10 @@ def retrain(
     json: JsonOpt = False,
     log_level: LogOpt = "INFO",
 ) -> None:
-    """Train, gate and register a candidate now (the cooldown and mode do not apply; the
-    single-flight lock does). Exit 1 when the candidate was blocked or rejected."""
+    """Train, gate and register a candidate now; exit 1 if blocked or rejected.
+
+    The cooldown, the mode and the label minimum do not apply; the single-flight lock
+    does."""
     from driftd.jobs.retrain import Retrain
     from driftd.jobs.runner import JobRunner
     from driftd.retraining import gate_table
