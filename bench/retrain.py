@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cpu_stall  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,15 +48,6 @@ def _status() -> dict[str, float]:
             for line in fh
             if line.startswith(("VmRSS:", "VmHWM:"))
         }
-
-
-def _cpu_stall() -> float:
-    try:
-        with open("/proc/pressure/cpu") as fh:
-            some = next(line for line in fh if line.startswith("some"))
-    except (OSError, StopIteration):
-        return float("nan")
-    return int(some.rsplit("total=", 1)[1]) / 1e6
 
 
 def child(trainer_name: str, rows: int, seed: int) -> dict[str, Any]:
@@ -78,10 +72,10 @@ def child(trainer_name: str, rows: int, seed: int) -> dict[str, Any]:
     except OSError:
         reset = False
     rss = _status()["VmRSS"]
-    stall, wall, cpu = _cpu_stall(), time.perf_counter(), time.process_time()
+    stall, wall, cpu = cpu_stall(), time.perf_counter(), time.process_time()
     candidate = trainer_for(spec).fit(train, validation, spec)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    stall = _cpu_stall() - stall
+    stall = cpu_stall() - stall
     status = _status()
     return {
         "trainer": trainer_name,
