@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from alerts.incidents import Plan, Policy, plan
 from alerts.signals import (
     COLUMN_DRIFT,
@@ -21,6 +23,10 @@ from alerts.signals import (
     run_evaluation,
     window_evaluation,
 )
+from monitor.drift.profile import fit_profile
+from monitor.drift.state import partial, row_keys
+from monitor.records import FeatureType
+from monitor.statistics import DriftSettings, StatisticsEngine
 from storage.alerts import OPEN, RESOLVED, Incident, Silence
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
@@ -28,35 +34,58 @@ W = timedelta(hours=6)
 MODEL = "fraud"
 
 
-def window_results(
-    k: int, drifted: Sequence[str] = (), quality: Sequence[dict[str, Any]] = ()
-) -> dict[str, Any]:
-    """Statistics of window ``k`` (see monitor.statistics) with these columns drifted."""
-    columns = ["amount", "country", "hour", "age"]
-    return {
-        "start": (T0 + k * W).isoformat(),
-        "end": (T0 + (k + 1) * W).isoformat(),
-        "rows": 2400,
-        "drift": {
-            "drifted": len(drifted) >= 2,
-            "share": len(drifted) / len(columns),
-            "drift_share": 0.5,
-            "columns_total": len(columns),
-            "columns": [
-                {
-                    "column": c,
-                    "method": "wasserstein",
-                    "score": 0.15 if c in drifted else 0.02,
-                    "threshold": 0.1,
-                    "drifted": c in drifted,
-                }
-                for c in columns
-            ],
-        },
-        "prediction_drift": [],
-        "quality_failed": list(quality),
-        "multivariate": [],
+SCHEMA = {
+    "amount": FeatureType.NUMERIC,
+    "country": FeatureType.CATEGORICAL,
+    "hour": FeatureType.NUMERIC,
+    "age": FeatureType.NUMERIC,
+}
+COUNTRIES = np.array(["DE", "FR", "US", "JP", "IT"], dtype=object)
+ROWS = 2400
+
+
+def draw(g: np.random.Generator, n: int, shifted: Sequence[str] = (), strength: float = 0.15):
+    """Rows like the reference's; ``shifted`` columns moved by ``strength`` (0.15: a
+    column drift of warning severity, 1: far past its threshold, critical)."""
+    p = [0.1, 0.1, 0.2, 0.3, 0.3] if "country" in shifted else [0.35, 0.25, 0.2, 0.1, 0.1]
+    columns: dict[str, Any] = {
+        "amount": g.lognormal(3.5, 0.8, n) * (1 + 0.6 * strength * ("amount" in shifted)),
+        "country": COUNTRIES[g.choice(5, n, p=p)],
+        "hour": np.minimum(23, g.integers(0, 24, n) + 6 * ("hour" in shifted)).astype(float),
+        "age": g.normal(45 + 8 * strength * ("age" in shifted), 12, n),
     }
+    return columns
+
+
+PROFILE = fit_profile(draw(np.random.default_rng(0), 20_000), SCHEMA, model_version="1")
+ENGINE = StatisticsEngine(
+    repository=None,  # type: ignore[arg-type]  # window_results reads no store
+    model=MODEL,
+    profile=PROFILE,
+    settings=DriftSettings(drift_share=0.5, multivariate=False),
+)
+
+
+def window_results(
+    k: int,
+    drifted: Sequence[str] = (),
+    quality: Sequence[str] = (),
+    *,
+    strength: float = 0.15,
+) -> dict[str, Any]:
+    """The statistics engine's real results for window ``k``: seeded rows with these
+    columns shifted, and these quality problems (``new_categories``: 5% of the countries
+    unseen; ``row_volume``: a tenth of the expected rows)."""
+    columns = draw(np.random.default_rng(100 + k), ROWS, drifted, strength)
+    if "new_categories" in quality:
+        columns["country"][: ROWS // 20] = "BR"
+    state = partial(
+        {name: list(values) for name, values in columns.items()},
+        row_keys([f"{k}-{i}" for i in range(ROWS)]),
+        PROFILE,
+    )
+    expected = 10.0 * ROWS if "row_volume" in quality else None
+    return ENGINE.window_results(state, T0 + k * W, T0 + (k + 1) * W, ROWS, expected)
 
 
 class Cycle:
@@ -135,8 +164,7 @@ def test_rising_severity_is_announced_at_once_in_the_thread() -> None:
     cycle = Cycle()
     cycle(windows((0, ["amount"])), T0)
     assert cycle.open()[(COLUMN_DRIFT, "amount")].severity == "warning"
-    results = window_results(1, ["amount"])
-    results["drift"]["columns"][0]["score"] = 0.5  # five times the threshold
+    results = window_results(1, ["amount"], strength=1.0)  # ten times its threshold
     p = cycle([window_evaluation(MODEL, results)], T0 + timedelta(minutes=10))
     [items] = p.threads.values()
     assert [(i.key[2], i.change, i.severity) for i in items] == [
@@ -207,18 +235,8 @@ def test_silenced_incidents_are_recorded_but_not_sent() -> None:
 
 def test_a_data_quality_failure_inhibits_the_drift_it_explains() -> None:
     cycle = Cycle()
-    new_category = {
-        "check": "new_categories",
-        "column": "country",
-        "value": 0.05,
-        "threshold": 0.01,
-        "severity": "warning",
-        "detail": "'BR' x131",
-    }
-    p = cycle(
-        [window_evaluation(MODEL, window_results(0, ["amount", "country"], [new_category]))],
-        T0,
-    )
+    results = window_results(0, ["amount", "country"], ["new_categories"])
+    p = cycle([window_evaluation(MODEL, results)], T0)
     sent = {i.key[1:] for i in p.announce}
     assert (QUALITY, "new_categories:country") in sent
     assert (COLUMN_DRIFT, "amount") in sent
@@ -229,15 +247,8 @@ def test_a_data_quality_failure_inhibits_the_drift_it_explains() -> None:
 
 def test_a_window_level_quality_failure_inhibits_all_drift_of_that_window() -> None:
     cycle = Cycle()
-    volume = {
-        "check": "row_volume",
-        "column": None,
-        "value": 0.1,
-        "threshold": 0.5,
-        "severity": "critical",
-        "detail": "240 rows, expected 2400",
-    }
-    p = cycle([window_evaluation(MODEL, window_results(0, ["amount", "country"], [volume]))], T0)
+    results = window_results(0, ["amount", "country"], ["row_volume"])
+    p = cycle([window_evaluation(MODEL, results)], T0)
     assert [i.key[1:] for i in p.announce] == [(QUALITY, "row_volume")]
     assert all(
         i.suppressed == "inhibited by data_quality/row_volume"
