@@ -38,19 +38,31 @@ class TrainingLabel:
     holdout_eligible: bool  # False for reviewed rows
 
 
-def _load(value: str | None) -> Any:
+def load_json(value: str | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
-def training_labels(store: Store, model: str) -> list[TrainingLabel]:
-    """Every labelled prediction with its training label and where it comes from,
-    oldest first: reviews override production labels; discarded rows are left out."""
+def labelled_query(model: str, *columns: Any, start: Any = None, end: Any = None) -> Any:
+    """Predictions of ``model`` that have a training label (a production label, or a
+    confirming or relabelling review; discarded ones left out), oldest first, with their
+    id, ts, features, production label, review state, new label, reviewer and review time,
+    plus ``columns`` of the predictions table; ``start <= ts < end`` when given."""
     p, lab, t = schema.predictions, schema.labels, schema.review_items
-    query = (
+    conditions = [
+        p.c.model == model,
+        or_(lab.c.label.is_not(None), t.c.state.in_(REVIEWED)),
+        or_(t.c.state.is_(None), t.c.state != DISCARDED),
+    ]
+    if start is not None:
+        conditions.append(p.c.ts >= start)
+    if end is not None:
+        conditions.append(p.c.ts < end)
+    return (
         select(
             p.c.id,
             p.c.ts,
             p.c.features,
+            *columns,
             lab.c.label,
             t.c.state,
             t.c.new_label,
@@ -62,24 +74,26 @@ def training_labels(store: Store, model: str) -> list[TrainingLabel]:
                 t, and_(t.c.model == p.c.model, t.c.prediction_id == p.c.id)
             )
         )
-        .where(
-            p.c.model == model,
-            or_(lab.c.label.is_not(None), t.c.state.in_(REVIEWED)),
-            or_(t.c.state.is_(None), t.c.state != DISCARDED),
-        )
+        .where(*conditions)
         .order_by(p.c.ts, p.c.id)
     )
+
+
+def training_labels(store: Store, model: str) -> list[TrainingLabel]:
+    """Every labelled prediction with its training label and where it comes from,
+    oldest first: reviews override production labels; discarded rows are left out."""
+    query = labelled_query(model)
     out = []
     with store.connect("reading training labels") as conn:
         for r in conn.execute(query):
             reviewed = r.state in REVIEWED
-            label = _load(r.new_label) if reviewed and r.new_label is not None else None
+            label = load_json(r.new_label) if reviewed and r.new_label is not None else None
             out.append(
                 TrainingLabel(
                     id=r.id,
                     ts=r.ts,
                     features=orjson.loads(r.features),
-                    label=label if label is not None else _load(r.label),
+                    label=label if label is not None else load_json(r.label),
                     source=REVIEW if reviewed else PRODUCTION,
                     review_state=r.state if reviewed else None,
                     reviewer=r.reviewer if reviewed else None,
@@ -95,4 +109,4 @@ def label_classes(store: Store, model: str, *, limit: int = 100) -> list[Any]:
     lab = schema.labels
     query = select(lab.c.label).where(lab.c.model == model).distinct().limit(limit)
     with store.connect("reading label classes") as conn:
-        return [_load(value) for value in conn.execute(query).scalars()]
+        return [load_json(value) for value in conn.execute(query).scalars()]

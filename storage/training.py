@@ -19,10 +19,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, or_, select
 
 from storage import schema
-from storage.labels import DISCARDED, PRODUCTION, REVIEW, REVIEWED
+from storage.labels import PRODUCTION, REVIEW, REVIEWED, labelled_query, load_json
 from storage.store import Store
 
 
@@ -44,50 +43,19 @@ class TrainingRow:
     variant: str | None
 
 
-def _load(value: str | None) -> Any:
-    return None if value is None else orjson.loads(value)
-
-
 def training_rows(store: Store, model: str, *, start: datetime, end: datetime) -> list[TrainingRow]:
     """Labelled predictions of ``model`` with ``start <= ts < end``, oldest first."""
     if end <= start:
         raise ValueError(f"empty time range: start {start.isoformat()} >= end {end.isoformat()}")
-    p, lab, t = schema.predictions, schema.labels, schema.review_items
-    query = (
-        select(
-            p.c.id,
-            p.c.ts,
-            p.c.features,
-            p.c.score,
-            p.c.prediction,
-            p.c.model_version,
-            p.c.variant,
-            lab.c.label,
-            t.c.state,
-            t.c.new_label,
-            t.c.reviewer,
-            t.c.reviewed_at,
-        )
-        .select_from(
-            p.outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id)).outerjoin(
-                t, and_(t.c.model == p.c.model, t.c.prediction_id == p.c.id)
-            )
-        )
-        .where(
-            p.c.model == model,
-            p.c.ts >= start,
-            p.c.ts < end,
-            or_(lab.c.label.is_not(None), t.c.state.in_(REVIEWED)),
-            or_(t.c.state.is_(None), t.c.state != DISCARDED),
-        )
-        .order_by(p.c.ts, p.c.id)
-    )
+    p = schema.predictions
+    columns = (p.c.score, p.c.prediction, p.c.model_version, p.c.variant)
+    query = labelled_query(model, *columns, start=start, end=end)
     out = []
     with store.connect("reading training rows") as conn:
         for r in conn.execute(query):
             reviewed = r.state in REVIEWED
-            production = _load(r.label)
-            reviewed_label = _load(r.new_label) if reviewed else None
+            production = load_json(r.label)
+            reviewed_label = load_json(r.new_label) if reviewed else None
             out.append(
                 TrainingRow(
                     id=r.id,
@@ -101,7 +69,7 @@ def training_rows(store: Store, model: str, *, start: datetime, end: datetime) -
                     reviewed_at=r.reviewed_at if reviewed else None,
                     holdout_eligible=not reviewed,
                     score=r.score,
-                    prediction=_load(r.prediction),
+                    prediction=load_json(r.prediction),
                     model_version=r.model_version,
                     variant=r.variant,
                 )
