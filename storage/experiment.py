@@ -24,42 +24,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import (
-    Column,
-    ColumnElement,
-    Float,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    func,
-    select,
-)
+from sqlalchemy import ColumnElement, and_, func, select
 
 from storage import schema
 from storage.store import Store
 
-# -- TABLE TO MOVE INTO storage/schema.py (with its own migration) ------------------------
-# Kept on its own MetaData until then, so the migrations test (migrations == schema.metadata)
-# stays exact; tests create it with ``shadow_metadata.create_all(engine)``.
-shadow_metadata = MetaData(naming_convention=schema.NAMING)
-
-shadow_predictions = Table(
-    "shadow_predictions",
-    shadow_metadata,
-    Column("pk", schema.PK, primary_key=True, autoincrement=True),
-    Column("model", String(200), nullable=False),
-    Column("version", String(100), nullable=False),  # the challenger's registry version
-    Column("id", String(200), nullable=False),  # predictions.id of the row it scored
-    Column("prediction", Text),  # JSON value, as the challenger would have served it
-    Column("score", Float),  # positive-class probability
-    Column("probabilities", Text),  # JSON object {class: p} for multiclass
-    Column("scored_at", schema.TS, nullable=False),
-    UniqueConstraint("model", "version", "id", name="uq_shadow_predictions_model_version_id"),
-)
-# -- end of the table to move ---------------------------------------------------------
+shadow_predictions = schema.shadow_predictions
 
 
 @dataclass(frozen=True)
@@ -326,6 +296,5 @@ __all__ = [
     "ShadowInput",
     "ShadowRow",
     "ShadowScore",
-    "shadow_metadata",
     "shadow_predictions",
 ]

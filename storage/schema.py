@@ -15,6 +15,8 @@ The tables are designed for every stage of the loop, not only ingestion:
   versions (with their artifact digest) and aliases (champion, challenger, previous).
 - ``alias_moves``: the append-only log of every alias move (who, when, from, to, why).
 - ``trainings``: one row per training attempt (trigger, outcome, data cut-off).
+- ``shadow_predictions``: the challenger's answers on rows the champion served.
+- ``experiments``: each challenger's way to production: shadow, A/B test, bake period.
 - ``incidents``, ``alert_outbox``, ``silences``: alert state and the delivery outbox.
 - ``review_items``: the human review queue.
 - ``detections``: concept-drift detector firings.
@@ -239,6 +241,39 @@ trainings = Table(
     Column("details", Text),  # JSON
 )
 Index("ix_trainings_model_started", trainings.c.model, trainings.c.started_at)
+
+# the challenger's answers on rows the champion served (shadow scoring)
+shadow_predictions = Table(
+    "shadow_predictions",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("version", String(100), nullable=False),  # the challenger's registry version
+    Column("id", String(200), nullable=False),  # predictions.id of the row it scored
+    Column("prediction", Text),  # JSON value, as the challenger would have served it
+    Column("score", Float),  # positive-class probability
+    Column("probabilities", Text),  # JSON object {class: p} for multiclass
+    Column("scored_at", TS, nullable=False),
+    UniqueConstraint("model", "version", "id", name="uq_shadow_predictions_model_version_id"),
+)
+
+# one row per challenger: where it is on its way to production (shadow, A/B, bake)
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("challenger", String(100), nullable=False),  # the version on trial
+    Column("champion", String(100)),  # the champion it was measured against
+    Column("phase", String(20), nullable=False),  # see storage.experiment_state.PHASES
+    Column("started_at", TS, nullable=False),  # the challenger alias was set
+    Column("phase_at", TS, nullable=False),  # the current phase began
+    Column("finished_at", TS),  # set with a final phase
+    Column("reason", Text),  # why it is in this phase, one line
+    Column("details", Text),  # JSON: shadow verdict, latest A/B decision, bake readings
+    UniqueConstraint("model", "challenger", name="uq_experiments_model_challenger"),
+)
+Index("ix_experiments_model_phase", experiments.c.model, experiments.c.phase)
 
 incidents = Table(
     "incidents",

@@ -14,7 +14,7 @@ from monitor.ab.analysis import Action, Settings, analyse
 from monitor.ab.metrics import fold
 from monitor.ab.sequential import Moments
 from storage import schema
-from storage.experiment import ExperimentRepository, ShadowScore, shadow_metadata
+from storage.experiment import ExperimentRepository, ShadowScore
 from storage.store import Store
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -23,7 +23,6 @@ MINUTE = timedelta(minutes=1)
 
 @pytest.fixture
 def repo(store: Store) -> ExperimentRepository:
-    shadow_metadata.create_all(store.engine)  # until the table has its migration
     return ExperimentRepository(store)
 
 
