@@ -38,7 +38,8 @@ QUARANTINE = "quarantine"
 JOB_FAILED = "job_failed"
 RETRAINING = "retraining"  # retraining is called for (suggest mode): a condition
 TRAINING = "training"  # a training started, was gated, registered a challenger: events
-PROMOTION = "promotion"
+PROMOTION = "promotion"  # an alias moved: promotion, rollback (events)
+EXPERIMENT = "experiment"  # a shadow verdict, an A/B decision or stop (events)
 
 # the order rules are listed in a message: causes and the broadest first
 ORDER = (
@@ -57,6 +58,7 @@ ORDER = (
     COLUMN_DRIFT,
     RETRAINING,
     TRAINING,
+    EXPERIMENT,
     PROMOTION,
 )
 
@@ -64,7 +66,7 @@ DRIFT_RULES = frozenset({COLUMN_DRIFT, DATASET_DRIFT, PREDICTION_DRIFT, MULTIVAR
 WINDOW_RULES = DRIFT_RULES | {QUALITY}
 # rules whose signals are events, not conditions: announced once when they fire, then
 # closed at once (no resolve notice); the next event opens a new incident
-EVENT_RULES = frozenset({TRAINING, PROMOTION})
+EVENT_RULES = frozenset({TRAINING, EXPERIMENT, PROMOTION})
 
 ACTIONS: dict[str, str] = {
     COLUMN_DRIFT: "Check the upstream source of the drifted features; open the detail report.",
@@ -88,6 +90,8 @@ ACTIONS: dict[str, str] = {
     RETRAINING: "The triggers call for retraining: review the reason, then train with "
     "`driftd retrain --reason ...` or set `retrain.mode: auto`.",
     TRAINING: "See `driftd models show` for the candidate, its gates and its lineage.",
+    EXPERIMENT: "See `driftd ab status` for the challenger's phase, its numbers and what "
+    "happens next.",
     PROMOTION: "A model version changed: confirm the new champion behaves.",
 }
 
