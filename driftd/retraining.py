@@ -22,11 +22,14 @@ from driftd.jobs.base import JobResult
 from retrain.errors import RetrainError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from driftd.app import App
     from retrain.dataset import DatasetSpec
     from retrain.gates import GateSpec
     from retrain.pipeline import Attempt
     from retrain.trainers import TrainerSpec
+    from storage.models import ModelRepository
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +88,17 @@ def retrain(app: App, *, manual_reason: str | None = None) -> JobResult:
     """Decide, and train when the decision is to train (see the module docstring)."""
     from retrain.lock import single_flight
     from retrain.triggers import decide
+    from storage.experiment_state import ExperimentStates
     from storage.models import ModelRepository
 
     now, model = app.clock(), app.model
     repository = ModelRepository(app.store)
+    registry_name = app.config.registry.name or model
     signals = repository.signals(
-        model, windows=SIGNAL_WINDOWS, matured_before=now - app.config.performance.label_delay
+        model,
+        windows=SIGNAL_WINDOWS,
+        matured_before=now - app.config.performance.label_delay,
+        since=_champion_since(repository, registry_name),
     )
     decision = decide(app.config.retrain.policy(), signals, now=now, manual_reason=manual_reason)
     summary: dict[str, Any] = {
@@ -98,6 +106,12 @@ def retrain(app: App, *, manual_reason: str | None = None) -> JobResult:
         "fired": [{"trigger": f.trigger, "detail": f.detail} for f in decision.fired],
         "blocked": decision.blocked,
     }
+    trial = ExperimentStates(app.store).active(registry_name)
+    if trial is not None and decision.action in ("train", "suggest") and manual_reason is None:
+        # a new candidate would cut the trial short: let it finish (a person can still
+        # train with `driftd retrain --reason`)
+        blocked = f"challenger v{trial.challenger} is on trial ({trial.phase})"
+        return JobResult({**summary, "decision": "blocked", "blocked": blocked})
     if decision.action in ("none", "suggest"):
         fired = decision.action == "suggest"
         signal = Signal(RETRAINING, "model", "warning", f"retraining suggested: {decision.reason}")
@@ -172,6 +186,23 @@ def _train(app: App, trigger: str, reason: str) -> tuple[str, str | None, Attemp
         return "rejected", None, result
     registry.move({"challenger": version}, by=BY, reason=f"{trigger}: {reason}")
     return "registered", version, result
+
+
+def _champion_since(repository: ModelRepository, name: str) -> datetime | None:
+    """When the current champion replaced another, by driftd's alias log: the triggers
+    judge the model in production, not the windows its predecessor served. None for a
+    first champion (registered as what was already serving)."""
+    champion = repository.aliases(name).get("champion")
+    if champion is None:
+        return None
+    moves = [
+        m
+        for m in repository.alias_history(name, version=champion)
+        if m.alias == "champion" and m.to_version == champion
+    ]
+    if not moves or moves[-1].from_version is None:
+        return None
+    return moves[-1].moved_at
 
 
 def _key(name: str) -> str:

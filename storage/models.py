@@ -327,21 +327,31 @@ class ModelRepository:
 
     # -- trigger signals ----------------------------------------------------------------
 
-    def signals(self, model: str, *, windows: int, matured_before: datetime) -> Signals:
+    def signals(
+        self,
+        model: str,
+        *,
+        windows: int,
+        matured_before: datetime,
+        since: datetime | None = None,
+    ) -> Signals:
         """What the triggers need, read now: the latest ``windows`` windows' drift and
-        performance, detections and matured labels since the last training."""
+        performance (those starting at ``since`` or later: the current champion's, when
+        the caller knows since when it serves), detections and matured labels since the
+        last training."""
         w, wp, d = schema.windows, schema.window_performance, schema.detections
         p, lab = schema.predictions, schema.labels
         trainings = self.trainings(model, limit=1)
         last = trainings[-1] if trainings else None
+        query = (
+            select(w.c.start, w.c.end, w.c.results, wp.c.state, wp.c.realized, wp.c.estimated)
+            .outerjoin(wp, and_(wp.c.model == w.c.model, wp.c.window_start == w.c.start))
+            .where(w.c.model == model)
+        )
+        if since is not None:
+            query = query.where(w.c.start >= since)
         with self.store.connect("reading retrain signals") as conn:
-            rows = conn.execute(
-                select(w.c.start, w.c.end, w.c.results, wp.c.state, wp.c.realized, wp.c.estimated)
-                .outerjoin(wp, and_(wp.c.model == w.c.model, wp.c.window_start == w.c.start))
-                .where(w.c.model == model)
-                .order_by(w.c.start.desc())
-                .limit(windows)
-            ).all()
+            rows = conn.execute(query.order_by(w.c.start.desc()).limit(windows)).all()
             since = last.started_at if last else None
             found = select(d.c.created_at).where(d.c.model == model)
             if since is not None:

@@ -20,6 +20,7 @@ from driftd.config import load
 from driftd.config_retrain import build_registry
 from driftd.demo import data
 from driftd.retraining import retrain
+from storage.experiment_state import ExperimentStates
 from storage.models import ModelRepository
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -116,6 +117,36 @@ def test_suggest_mode_alerts_and_trains_nothing(suggest: App, lines: list[str]) 
     assert any("retraining suggested" in line for line in lines)
     assert ModelRepository(suggest.store).trainings("card-fraud", limit=10) == []
     assert not (suggest.config.workspace / "mlflow.db").exists()
+
+
+def test_no_retraining_while_a_challenger_is_on_trial(suggest: App, lines: list[str]) -> None:
+    # a challenger in shadow: the trigger fires, but a new candidate would cut the trial
+    # short, so nothing is suggested or trained until the trial ends
+    states = ExperimentStates(suggest.store)
+    states.start("card-fraud", "2", champion="1", now=START, reason="became challenger")
+    summary = suggest.daemon().run_once()["retrain"][1]
+    assert summary is not None and summary["decision"] == "blocked", summary
+    assert summary["blocked"] == "challenger v2 is on trial (shadow)"
+    assert [f["trigger"] for f in summary["fired"]] == ["realized"]
+    assert ("retraining", "model") not in opened(suggest)
+    # the trial over, the triggers speak again
+    states.advance("card-fraud", "2", "rejected", expected="shadow", now=NOW, reason="worse")
+    assert suggest.daemon().run_once()["retrain"][1]["decision"] == "suggest"
+
+
+def test_a_new_champion_is_not_judged_by_its_predecessors_windows(
+    tmp_path: Path, suggest: App
+) -> None:
+    registry = build_registry(suggest.config, suggest.store)
+    baseline = str(tmp_path / "baseline.pkl")
+    registry.register_existing(baseline, reason="in production", by="test", alias="champion")
+    assert suggest.daemon().run_once()["retrain"][1]["decision"] == "suggest"
+    # the same file as a new version, promoted now: the drifted windows were served by
+    # version 1, so they no longer call for retraining version 2
+    registry.register_existing(baseline, reason="retrained", by="test", alias="challenger")
+    registry.promote(by="test", reason="won the A/B test")
+    summary = suggest.daemon().run_once()["retrain"][1]
+    assert summary is not None and summary["decision"] == "none", summary
 
 
 def test_a_training_is_gated_registered_as_challenger_and_cooled_down(
