@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -221,6 +221,18 @@ class HourBatch:
 
 
 @dataclass(frozen=True)
+class Served:
+    """What served each request of a batch: its A/B arm, the model version, the score."""
+
+    variants: list[str]
+    versions: list[str]
+    scores: np.ndarray
+
+
+Server = Callable[[list[str], pd.DataFrame], Served]
+
+
+@dataclass(frozen=True)
 class _Draw:
     features: pd.DataFrame
     truth: np.ndarray
@@ -235,6 +247,9 @@ class ProductionStream:
     Hour ``h`` covers ``[start + h hours, start + h + 1 hours)``. Its predictions and
     malformed lines depend only on ``(seed, h)``; its labels are those of hours ``<= h``
     whose arrival (prediction ts + a delay in ``label_delay_hours``) falls in hour ``h``.
+    Predictions are scored by ``model`` unless a ``server`` is given, which then decides
+    per request which model serves it (the demo's champion and challenger): the features
+    and the truth stay the same whoever serves.
     """
 
     def __init__(
@@ -249,6 +264,7 @@ class ProductionStream:
         model_version: str = "1",
         malformed_rate: float = 0.002,
         label_delay_hours: tuple[int, int] = (6, 48),
+        server: Server | None = None,
     ) -> None:
         if start.tzinfo is None or start.utcoffset() != timedelta(0):
             raise ValueError(f"start must be timezone-aware UTC, got {start!r}")
@@ -270,6 +286,7 @@ class ProductionStream:
         self.model_version = model_version
         self.malformed_rate = malformed_rate
         self.label_delay_hours = label_delay_hours
+        self.server = server
         self._start_ms = (start - _EPOCH) // timedelta(milliseconds=1)
         self._draws: OrderedDict[int, _Draw] = OrderedDict()
 
@@ -278,19 +295,26 @@ class ProductionStream:
         if h < 0:
             raise ValueError(f"hour must be >= 0, got {h!r}")
         draw = self._draw(h)
-        scores = score(self.model, draw.features)
+        ids = [f"tx-{h}-{i}" for i in range(len(draw.features))]
+        served = self.serve(ids, draw.features)
         predictions = [
             {
-                "id": f"tx-{h}-{i}",
+                "id": request_id,
                 "ts": self._ts(h * _HOUR_MS + int(offset)),
-                "model_version": self.model_version,
-                "variant": "champion",
+                "model_version": version,
+                "variant": variant,
                 "features": features,
                 "prediction": int(s >= 0.5),
                 "score": float(s),
             }
-            for i, (offset, features, s) in enumerate(
-                zip(draw.offset_ms, _feature_records(draw.features), scores, strict=True)
+            for request_id, offset, features, variant, version, s in zip(
+                ids,
+                draw.offset_ms,
+                _feature_records(draw.features),
+                served.variants,
+                served.versions,
+                served.scores,
+                strict=True,
             )
         ]
         return HourBatch(
@@ -299,6 +323,14 @@ class ProductionStream:
             labels=self._labels_arriving(h),
             malformed=self._malformed(h, predictions),
         )
+
+    def serve(self, ids: list[str], features: pd.DataFrame) -> Served:
+        """Score one hour's requests: the stream's own ``model`` as version
+        ``model_version``, or the ``server`` given (the demo's champion/challenger)."""
+        if self.server is not None:
+            return self.server(ids, features)
+        n = len(ids)
+        return Served(["champion"] * n, [self.model_version] * n, score(self.model, features))
 
     def _draw(self, h: int) -> _Draw:
         """Model-free part of hour ``h``: features, truth, ts offsets and label delays."""

@@ -21,12 +21,14 @@ from alerts.sinks import ConsoleSink
 from driftd.app import App
 from driftd.config import load
 from driftd.demo import data
+from driftd.demo.serving import DemoServer
 from driftd.logs import protect
 from driftd.report.demo import weekly_report
 from storage.errors import DriftdError
 
 MARKER = ".driftd-demo"
 START = datetime(2026, 11, 2, tzinfo=UTC)
+LABEL_DELAY_HOURS = (2, 24)  # a label arrives 2 to 24 hours after its prediction
 
 CONFIG = """\
 # Written by `driftd demo`. The same file works with `driftd run -c {path}`.
@@ -49,7 +51,7 @@ windows:
 drift:
   drift_share: 0.3       # dataset drift when 30% of the columns drift
 performance:
-  label_delay: 2d        # labels (chargebacks) arrive within two days
+  label_delay: 1d        # labels (chargebacks) arrive within a day
   metrics: [roc_auc, accuracy, cost]
   cost: {{fn: 120, fp: 4, currency: EUR}}   # a missed fraud, a blocked good customer
 business:                # the weekly report speaks the fraud team's language
@@ -90,7 +92,7 @@ def prepare_workspace(workspace: Path) -> None:
 def run_demo(
     workspace: Path,
     *,
-    days: int = 6,
+    days: int = 10,
     rows_per_hour: int = 400,
     seed: int = 0,
     tick_hours: int = 6,
@@ -105,13 +107,10 @@ def run_demo(
     token is read from ``SLACK_BOT_TOKEN`` like any driftd config).
     """
     hours = days * 24
-    drift_at = drift_at_hour if drift_at_hour is not None else hours // 2
-    # the upstream change is rolled back at a window boundary, so incidents can resolve
-    drift_until = (
-        drift_until_hour
-        if drift_until_hour is not None
-        else max(drift_at + tick_hours, hours * 5 // 6 // tick_hours * tick_hours)
-    )
+    drift_at = drift_at_hour if drift_at_hour is not None else min(72, hours // 2)
+    # by default the change stays: what brings performance back is the retrained model
+    # (given, the upstream change is rolled back then, at a window boundary)
+    drift_until = drift_until_hour
     workspace = workspace.resolve()
     prepare_workspace(workspace)
 
@@ -143,8 +142,13 @@ def run_demo(
     out(f"  config: {config_path}")
     out(
         f"  production drifts at hour {drift_at} ({START + timedelta(hours=drift_at):%a %d %b %H:%M}"
-        f" UTC): {', '.join(data.DRIFTED_FEATURES)} shift, and fraud changes pattern; "
-        f"it recovers at hour {drift_until} ({START + timedelta(hours=drift_until):%a %d %b %H:%M})"
+        f" UTC): {', '.join(data.DRIFTED_FEATURES)} shift, and fraud changes pattern"
+        + (
+            "; the change stays"
+            if drift_until is None
+            else f"; it recovers at hour {drift_until}"
+            f" ({START + timedelta(hours=drift_until):%a %d %b %H:%M})"
+        )
     )
     out("")
 
@@ -155,6 +159,7 @@ def run_demo(
         drift_at_hour=drift_at,
         drift_until_hour=drift_until,
         seed=seed,
+        label_delay_hours=LABEL_DELAY_HOURS,
     )
     now = START
 
@@ -166,7 +171,8 @@ def run_demo(
     sink = None if config.alerts.slack.channel else ConsoleSink(write=alert)
     app = App(config, sink=sink, clock=lambda: now).open()
     try:
-        _register_champion(out, app, workspace / "models" / "1.pkl")
+        server = _register_champion(out, app, workspace / "models" / "1.pkl")
+        stream.server = server
         daemon = app.daemon()
         late_hour, late_by = 10, 9  # a client buffers part of one hour and sends it late
         held_back: list[dict[str, object]] = []
@@ -188,7 +194,16 @@ def run_demo(
             if (h + 1) % tick_hours == 0:
                 now = START + timedelta(hours=h + 1)
                 results = daemon.run_once()
-                _narrate(out, now, results, drift=h + 1 == drift_at, recovery=h + 1 == drift_until)
+                _narrate(
+                    out,
+                    now,
+                    results,
+                    drift=h + 1 == drift_at,
+                    recovery=drift_until is not None and h + 1 == drift_until,
+                )
+                serving = server.refresh()  # as `driftd serve` polls the registry
+                if serving:
+                    out(f"           {serving}")
                 if h + 1 == drift_at + 24:  # a day of drifted windows' labels has come in
                     _review(out, app)
         status = app.status()
@@ -238,17 +253,22 @@ def _narrate(
         out("           ^ production is back to normal after this tick (ground truth)")
 
 
-def _register_champion(out: Callable[[str], None], app: App, path: Path) -> None:
+def _register_champion(out: Callable[[str], None], app: App, path: Path) -> DemoServer:
     """The model in production becomes version 1, alias champion, in the workspace's
-    MLflow store (what `driftd models register` does)."""
+    MLflow store (what `driftd models register` does); from then on the registry's
+    champion (and challenger, during an A/B test) serve, as with `driftd serve`."""
     from driftd.config_retrain import build_registry
+    from driftd.serve.models import RegistrySource
 
     registry = build_registry(app.config, app.store)
     version = registry.register_existing(
         str(path), reason="the baseline in production", by="driftd demo", alias="champion"
     )
     out(f"  registered the baseline in MLflow as {registry.name} v{version}, alias champion")
+    server = DemoServer(RegistrySource(registry), share=lambda: _share(app))
+    out(f"  {server.describe()}, as `driftd serve` would")
     out("")
+    return server
 
 
 def _narrate_retraining(out: Callable[[str], None], result: tuple[str, object] | None) -> None:
@@ -376,3 +396,8 @@ def _command() -> str:
         return str(program.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(program)
+
+
+def _share(app: App) -> float:
+    """The A/B split's challenger share (``experiment.challenger_share``)."""
+    return float(getattr(app.config.section("experiment"), "challenger_share", 0.1))

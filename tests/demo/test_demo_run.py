@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from driftd.demo import data
-from driftd.demo.run import START, run_demo
+from driftd.demo.run import LABEL_DELAY_HOURS, START, run_demo
 from storage.errors import DriftdError
 
 
@@ -27,7 +27,13 @@ def test_demo_stores_every_good_record_and_quarantines_every_bad_one(tmp_path: P
     # the same stream, replayed independently: what should have been stored
     model = data.train_baseline(data.make_reference(20_000, seed=3), seed=3)
     stream = data.ProductionStream(
-        model=model, start=START, rows_per_hour=60, drift_at_hour=24, drift_until_hour=36, seed=3
+        model=model,
+        start=START,
+        rows_per_hour=60,
+        drift_at_hour=24,
+        drift_until_hour=36,
+        seed=3,
+        label_delay_hours=LABEL_DELAY_HOURS,
     )
     batches = [stream.hour(h) for h in range(48)]
     predictions = sum(len(b.predictions) for b in batches)
