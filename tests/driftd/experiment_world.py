@@ -75,9 +75,7 @@ class World:
         ids = [f"r{seed}-{self.written + i}" for i in range(rows)]
         self.written += rows
         variants = [
-            "champion"
-            if share is None
-            else assign_variant(i, share, has_challenger=True)
+            "champion" if share is None else assign_variant(i, share, has_challenger=True)
             for i in ids
         ]
         scores: dict[str, np.ndarray] = {
@@ -171,4 +169,8 @@ def register(world: World, app: App) -> tuple[str, str]:
 
 
 def incidents(app: App, rule: str) -> list[tuple[str, str]]:
-    return [(i.scope, i.summary) for i in app.alert_repository.incidents(model="fraud") if i.rule == rule]
+    return [
+        (i.scope, i.summary)
+        for i in app.alert_repository.incidents(model="fraud")
+        if i.rule == rule
+    ]

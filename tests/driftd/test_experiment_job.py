@@ -109,9 +109,7 @@ def test_a_real_difference_is_promoted_announced_and_baked(tmp_path: Path, db_ur
         assert doc["ab"]["action"] == "promote" and doc["bake"]["watches"]
 
 
-def test_a_guardrail_breach_in_the_bake_rolls_back_to_previous(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_a_guardrail_breach_in_the_bake_rolls_back_to_previous(tmp_path: Path, db_url: str) -> None:
     world = make_world(
         tmp_path, db_url, {**AB_SETTINGS, "policy": "auto", "bake": {"period": "6h"}}
     )
