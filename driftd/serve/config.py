@@ -48,7 +48,7 @@ class ServeConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     # moved to experiment.challenger_share (one split for serving and the A/B analysis);
     # kept only to refuse it with a message that says where it went
-    challenger_share: float | None = None
+    challenger_share: float | None = Field(None, exclude=True)
     max_body_bytes: int = Field(64 << 10, ge=256, le=64 << 20)  # larger requests: 413
     reload_interval: timedelta = timedelta(seconds=5)  # how often alias moves are looked for
     # model files by alias (scikit-learn pickles or joblib files, trusted: loading runs

@@ -97,6 +97,9 @@ def test_a_real_difference_is_promoted_announced_and_baked(tmp_path: Path, db_ur
         assert result.exit_code == 0, result.output
         import orjson
 
+        text = CliRunner().invoke(cli, ["ab", "status", "-c", str(world.config)]).output
+        assert "phase done" in text and "bake: since" in text
+        assert "realized accuracy" in text and ": ok" in text
         doc = orjson.loads(result.output)
         assert doc["experiment"]["phase"] == "done"
         assert doc["serving"] == {
@@ -155,6 +158,19 @@ def test_policy_manual_waits_for_a_person_whose_promotion_starts_the_bake(
         world.ab(application, two, one, START)
         world.serve(application, START, hours=4, per_hour=300, arms=ARMS)
         world.clock.now = START + timedelta(hours=5)
+
+        # `driftd ab status` during the A/B phase computes the reading now, moving nothing
+        shown = CliRunner().invoke(cli, ["ab", "status", "-c", str(world.config)])
+        assert shown.exit_code == 0, shown.output
+        text = shown.output
+        assert f"experiment of v{two} (against v{one}): phase ab" in text
+        assert (
+            "split: challenger 0.5 / champion 0.5; the challenger serves live traffic now" in text
+        )
+        assert "sample ratio p-value" in text and "labelled of" in text
+        assert "primary accuracy: challenger" in text and "BETTER" in text
+        assert "decision: promote: challenger better" in text
+        assert ExperimentStates(application.store).get("fraud", two).details == {}
 
         summary = experiment_run(application)
         assert (summary["decision"], summary["phase"]) == ("promote", "promote"), summary
