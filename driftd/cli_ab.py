@@ -82,12 +82,12 @@ def _bound(x: float | None) -> str:
 
 def print_ab(doc: dict[str, Any]) -> None:
     exp, serving = doc["experiment"], doc["serving"]
-    typer.echo(
-        f"model {doc['model']}: " + ", ".join(f"{a} v{v}" for a, v in doc["aliases"].items())
-    )
+    aliases = ", ".join(f"{a} v{v}" for a, v in doc["aliases"].items())
+    typer.echo(f"model {doc['model']}: {aliases or 'no aliases yet'}")
     if exp is None:
         typer.echo(
-            "no experiment yet (a challenger starts one: driftd retrain, or models register)"
+            "no experiment yet: a new challenger starts one (driftd retrain, or "
+            "driftd models register FILE --alias challenger)"
         )
         return
     typer.echo(
