@@ -72,9 +72,9 @@ def start(root: Path, share: float, fsync: bool) -> tuple[subprocess.Popen[bytes
         "sources": {"predictions": [{"paths": ["logs/predictions-*.jsonl"]}]},
         "schema": dict(FEATURES),
         "workspace": ".",
+        "experiment": {"challenger_share": share},
         "serve": {
             "port": port,
-            "challenger_share": share,
             "models": models,
             "log": {"path": "logs/predictions.jsonl", "fsync": fsync},
         },

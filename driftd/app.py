@@ -217,6 +217,7 @@ class App:
 
     def daemon(self) -> Daemon:
         from driftd.jobs.runner import JobRunner
+        from driftd.promotion import repair_at_start
 
         runner = JobRunner(self)
         jobs = self.jobs()
@@ -228,6 +229,8 @@ class App:
             engine=self.store.engine,
             misfire_grace=schedule.misfire_grace,
             lease=self.lease,
+            # an alias move recorded in driftd but not in MLflow (a crash, MLflow down)
+            on_start=lambda: repair_at_start(self),
         )
 
     def health(self, now: datetime | None = None) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Annotated
 import orjson
 import typer
 
+from driftd.cli_ab import ab_app
 from driftd.cli_alerts import alerts_app, silence_app
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, app, checked, dump, errors, load_app
 from driftd.cli_export import models_export
@@ -257,6 +258,7 @@ app.add_typer(quarantine_app, name="quarantine")
 models_app.command("export")(models_export)
 app.add_typer(models_app, name="models")
 app.add_typer(report_app, name="report")
+app.add_typer(ab_app, name="ab")
 app.command("training-set")(training_set)
 app.command("retrain")(retrain)
 app.command()(serve)

@@ -1,7 +1,8 @@
 """``driftd serve``: the reference prediction service (FastAPI + uvicorn).
 
 It loads ``champion`` and ``challenger``, splits requests between them by a hash of the
-request id, validates requests against the feature schema and logs every served
+request id (``experiment.challenger_share``, while the challenger's experiment is in phase
+``ab``; files named under ``serve.models`` split without an experiment), validates requests against the feature schema and logs every served
 prediction in driftd's contract, where ``sources.predictions`` should find it.
 """
 
@@ -39,23 +40,33 @@ def load_config(path: Path) -> tuple[Config, ServeConfig]:
 
 def model_source(config: Config, serve: ServeConfig, resources: ExitStack) -> ModelSource:
     """Model files when ``serve.models`` names them; else the registry's aliases (its
-    store stays open until ``resources`` closes)."""
+    store stays open until ``resources`` closes), the challenger serving only while its
+    experiment is in phase ``ab``."""
     from driftd.serve.models import FileSource, RegistrySource
 
     if serve.models:
         return FileSource({str(alias): path for alias, path in serve.models.items()})
     from driftd.config_retrain import build_registry
+    from storage.experiment_state import ExperimentStates
     from storage.store import Store
 
     config.workspace.mkdir(parents=True, exist_ok=True)
     store = Store(config.storage_url)
     resources.callback(store.dispose)
     store.migrate()
-    return RegistrySource(build_registry(config, store))
+    registry = build_registry(config, store)
+    states = ExperimentStates(store)
+
+    def phase(version: str) -> str | None:
+        found = states.get(registry.name, version)
+        return None if found is None else found.phase
+
+    return RegistrySource(registry, phase=phase)
 
 
 def build(config: Config, serve: ServeConfig, resources: ExitStack) -> Any:
     """The ASGI application ``driftd serve`` runs."""
+    from driftd.config_experiment import experiment_config
     from driftd.reference import Reference
     from driftd.serve.app import create_app
     from driftd.serve.log import PredictionLog
@@ -78,7 +89,7 @@ def build(config: Config, serve: ServeConfig, resources: ExitStack) -> Any:
         schema=schema,
         models=models,
         log=log,
-        challenger_share=serve.challenger_share,
+        challenger_share=experiment_config(config).challenger_share,
         task=config.model.task,
         threshold=config.model.threshold,
     )

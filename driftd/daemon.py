@@ -94,6 +94,7 @@ class Daemon:
         engine: Any = None,
         misfire_grace: timedelta = timedelta(minutes=30),
         lease: Lease | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         unknown = set(triggers) - set(jobs)
         if unknown:
@@ -104,6 +105,9 @@ class Daemon:
         self.engine = engine
         self.misfire_grace = misfire_grace
         self.lease = lease
+        # called once the lease is held, before the first job (run and run_once): repairs
+        # that must happen at start, e.g. MLflow's aliases behind driftd's alias log
+        self.on_start = on_start
         self.state = State.STOPPED
         self.running_job: str | None = None
         self.lease_lost: str | None = None  # why the daemon stopped, when it lost the lease
@@ -181,10 +185,19 @@ class Daemon:
             self.lease.acquire("once")
         try:
             self.runs.abandon_dead()
+            self._started()
             return {name: self.run_job(name) for name in (names or list(self.jobs))}
         finally:
             if self.lease is not None:
                 self.lease.release()
+
+    def _started(self) -> None:
+        if self.on_start is None:
+            return
+        try:
+            self.on_start()
+        except Exception:  # noqa: BLE001 - a failed repair must not stop the jobs
+            logger.exception("the start-up step failed; the jobs run anyway")
 
     # -- the scheduler ------------------------------------------------------------------
 
@@ -229,6 +242,7 @@ class Daemon:
         abandoned = self.runs.abandon_dead()
         if abandoned:
             logger.warning("%d job run(s) of an earlier process were abandoned", abandoned)
+        self._started()
         scheduler = BlockingScheduler(
             timezone=UTC,
             executors={"default": _Executor(self)},

@@ -1,5 +1,6 @@
-"""The ``serve:`` section of driftd.yaml: how ``driftd serve`` listens, splits traffic,
-limits requests and writes its prediction log.
+"""The ``serve:`` section of driftd.yaml: how ``driftd serve`` listens, limits requests
+and writes its prediction log. The split is ``experiment.challenger_share``
+(:mod:`driftd.config_experiment`), shared with the A/B analysis.
 
 Relative paths are relative to the config file's directory, like every path in the
 config (:meth:`ServeConfig.resolved`).
@@ -45,8 +46,9 @@ class ServeConfig(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    # the share of request ids the challenger serves (when a challenger is loaded)
-    challenger_share: float = Field(0.1, ge=0, le=1)
+    # moved to experiment.challenger_share (one split for serving and the A/B analysis);
+    # kept only to refuse it with a message that says where it went
+    challenger_share: float | None = Field(None, exclude=True)
     max_body_bytes: int = Field(64 << 10, ge=256, le=64 << 20)  # larger requests: 413
     reload_interval: timedelta = timedelta(seconds=5)  # how often alias moves are looked for
     # model files by alias (scikit-learn pickles or joblib files, trusted: loading runs
@@ -61,6 +63,16 @@ class ServeConfig(_Section):
     def _positive(cls, v: timedelta) -> timedelta:
         if v <= timedelta(0):
             raise ValueError("must be a positive duration such as 5s")
+        return v
+
+    @field_validator("challenger_share")
+    @classmethod
+    def _moved(cls, v: float | None) -> float | None:
+        if v is not None:
+            raise ValueError(
+                "moved to experiment.challenger_share: one split for driftd serve and the "
+                "A/B analysis, so the two cannot disagree"
+            )
         return v
 
     @field_validator("models")

@@ -14,7 +14,7 @@ import hashlib
 import io
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from storage.errors import DriftdError
 logger = logging.getLogger(__name__)
 
 ALIASES = ("champion", "challenger")
+AB_PHASE = "ab"  # the experiment phase in which the challenger serves live traffic
 
 
 class ScoringModel(Protocol):
@@ -136,15 +137,32 @@ class Registry(Protocol):
 
 class RegistrySource:
     """The registry's ``champion`` and ``challenger``. Versions already loaded are kept,
-    so moving one alias loads one model."""
+    so moving one alias loads one model.
 
-    def __init__(self, registry: Registry) -> None:
+    ``phase`` (when given) says which phase the experiment of a challenger version is in
+    (None: it has none yet). The challenger then serves live traffic only in phase
+    ``ab``: in shadow it answers nobody, after a stop, a rejection or a promotion it is
+    not a challenger any more. The phase is part of the etag, so the reload notices a
+    phase change as it notices an alias move.
+    """
+
+    def __init__(
+        self, registry: Registry, *, phase: Callable[[str], str | None] | None = None
+    ) -> None:
         self.registry = registry
+        self.phase = phase
         self._cache: dict[str, ScoringModel] = {}
 
     def _versions(self) -> dict[str, str]:
         aliases = self.registry.aliases()
-        return {a: aliases[a] for a in ALIASES if aliases.get(a)}
+        versions = {a: aliases[a] for a in ALIASES if aliases.get(a)}
+        challenger = versions.get("challenger")
+        if challenger is not None and self.phase is not None:
+            phase = self.phase(challenger)
+            if phase != AB_PHASE:
+                del versions["challenger"]
+                versions["held"] = f"{challenger}:{phase or 'none'}"
+        return versions
 
     def etag(self) -> str:
         return ";".join(f"{a}={v}" for a, v in self._versions().items())
@@ -157,12 +175,11 @@ class RegistrySource:
                 "(driftd models register FILE) or name a file under serve.models"
             )
         etag = ";".join(f"{a}={v}" for a, v in versions.items())
-        models = {v: self._cache.get(v) or self.registry.load(v) for v in versions.values()}
+        served = {a: v for a, v in versions.items() if a in ALIASES}
+        models = {v: self._cache.get(v) or self.registry.load(v) for v in served.values()}
         self._cache = models
-        challenger = versions.get("challenger")
-        return Loaded(
-            etag, models[versions["champion"]], models[challenger] if challenger else None
-        )
+        challenger = served.get("challenger")
+        return Loaded(etag, models[served["champion"]], models[challenger] if challenger else None)
 
 
 class ServedModels:

@@ -128,7 +128,7 @@ def test_a_plugin_section_and_schedule_are_validated_by_name(
     env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     refused = cli(env, "check", "-c", str(unknown))
     assert refused.returncode == 2
-    assert "schedule: no job named 'toy'; jobs: alerts, ingest" in refused.stderr
+    assert "schedule: no job named 'toy'; jobs: alerts, experiment, ingest" in refused.stderr
 
 
 @pytest.fixture

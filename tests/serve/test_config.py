@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from driftd.cli import app
 from driftd.cli_serve import load_config
+from driftd.config_experiment import experiment_config
 from driftd.errors import ConfigError
 
 
@@ -31,7 +32,8 @@ def write(tmp_path: Path, serve: dict[str, Any] | None) -> Path:
 def test_defaults_listen_locally_and_log_where_the_sources_look(tmp_path: Path) -> None:
     config, serve = load_config(write(tmp_path, {"models": {"champion": "m/champion.pkl"}}))
 
-    assert (serve.host, serve.port, serve.challenger_share) == ("127.0.0.1", 8080, 0.1)
+    assert (serve.host, serve.port) == ("127.0.0.1", 8080)
+    assert experiment_config(config).challenger_share == 0.1
     assert serve.max_body_bytes == 64 << 10
     assert serve.models["champion"] == tmp_path / "m" / "champion.pkl"
     assert serve.log.path == tmp_path / "logs" / "predictions.jsonl"
@@ -47,8 +49,8 @@ def test_durations_read_like_the_rest_of_the_config(tmp_path: Path) -> None:
     "section, message",
     [
         (
-            {"challenger_share": 1.5},
-            "serve.challenger_share: Input should be less than or equal to 1",
+            {"challenger_share": 0.3},
+            "serve.challenger_share: moved to experiment.challenger_share",
         ),
         ({"models": {"challenger": "c.pkl"}}, "serve.models: name the champion's file"),
         ({"models": {"shadow": "s.pkl"}}, "serve.models.shadow"),
@@ -62,6 +64,24 @@ def test_a_bad_section_is_refused_naming_the_key(
 ) -> None:
     with pytest.raises(ConfigError, match="invalid configuration") as caught:
         load_config(write(tmp_path, section))
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "share, message",
+    [
+        (1.0, "experiment.challenger_share: Input should be less than 1"),
+        (0, "experiment.challenger_share: Input should be greater than 0"),
+    ],
+)
+def test_the_split_is_the_experiment_sections_and_has_two_arms(
+    tmp_path: Path, share: float, message: str
+) -> None:
+    path = write(tmp_path, None)
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "experiment": {"challenger_share": share}}))
+    with pytest.raises(ConfigError, match="invalid configuration") as caught:
+        load_config(path)
     assert message in str(caught.value)
 
 

@@ -1,10 +1,12 @@
-"""``driftd serve`` on the registry (MLflow): it serves the versions the aliases name and
-follows the aliases when they move."""
+"""``driftd serve`` on the registry (MLflow): it serves the versions the aliases name,
+follows the aliases when they move, and routes live traffic to the challenger only while
+its experiment is in phase ``ab``."""
 
 from __future__ import annotations
 
 import warnings
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import yaml
 from driftd.cli_serve import build, load_config
 from driftd.config_retrain import build_registry
 from driftd.demo.data import FEATURES
+from driftd.serve.scoring import bucket
+from storage.experiment_state import ExperimentStates
 from storage.store import Store
 from tests.serve.conftest import features
 
@@ -24,7 +28,13 @@ with warnings.catch_warnings():
 pytestmark = pytest.mark.slow
 
 
-def test_the_registry_aliases_serve_and_a_promotion_moves_the_traffic(
+def ids_of(arm: str, n: int = 3) -> list[str]:
+    """Request ids that the hash sends to ``arm`` at a 0.5 share."""
+    found = [f"req-{i}" for i in range(200) if (bucket(f"req-{i}") < 0.5) == (arm == "challenger")]
+    return found[:n]
+
+
+def test_the_challenger_serves_only_while_its_experiment_is_in_phase_ab(
     tmp_path: Path, sqlite_url: str, model_files: dict[str, Path]
 ) -> None:
     config: dict[str, Any] = {
@@ -33,7 +43,8 @@ def test_the_registry_aliases_serve_and_a_promotion_moves_the_traffic(
         "schema": dict(FEATURES),
         "storage": {"url": sqlite_url},
         "workspace": ".",
-        "serve": {"challenger_share": 1.0, "reload_interval": "1h"},
+        "experiment": {"challenger_share": 0.5},
+        "serve": {"reload_interval": "1h"},
     }
     path = tmp_path / "driftd.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -41,24 +52,47 @@ def test_the_registry_aliases_serve_and_a_promotion_moves_the_traffic(
     store = Store(loaded.storage_url)
     store.migrate()
     registry = build_registry(loaded, store)
+    states = ExperimentStates(store)
     one = registry.register_existing(str(model_files["champion"]), reason="production", by="test")
+    now = datetime(2026, 12, 5, tzinfo=UTC)
 
     with ExitStack() as resources:
         app = build(loaded, serve, resources)
         with TestClient(app) as client:
-            first = client.post("/predict", json={"id": "a", "features": features()}).json()
-            assert (first["variant"], first["model_version"]) == ("champion", one)
+
+            def served(arm: str) -> set[tuple[str, str]]:
+                answers = [
+                    client.post("/predict", json={"id": i, "features": features()}).json()
+                    for i in ids_of(arm)
+                ]
+                return {(a["variant"], a["model_version"]) for a in answers}
+
+            models = app.state.predictor.models
+            assert served("challenger") == {("champion", one)}
 
             two = registry.register_existing(
                 str(model_files["challenger"]), reason="retrained", by="test", alias="challenger"
             )
-            models = app.state.predictor.models
-            assert models.refresh() is True
-            second = client.post("/predict", json={"id": "b", "features": features()}).json()
-            assert (second["variant"], second["model_version"]) == ("challenger", two)
+            # a challenger without an experiment, then in shadow: no live traffic
+            models.refresh()
+            assert served("challenger") == {("champion", one)}
+            states.start("fraud", two, champion=one, now=now, reason="new", phase="shadow")
+            assert models.refresh() is True  # the phase is in the etag
+            assert served("challenger") == {("champion", one)}
+            assert client.get("/health").json()["challenger"] is None
 
-            registry.promote(by="test", reason="won the A/B test")
+            # the A/B test: the configured share of ids goes to the challenger
+            states.advance("fraud", two, "ab", expected="shadow", now=now, reason="better")
             assert models.refresh() is True
-            third = client.post("/predict", json={"id": "c", "features": features()}).json()
-            assert (third["variant"], third["model_version"]) == ("champion", two)
+            assert served("challenger") == {("challenger", two)}
+            assert served("champion") == {("champion", one)}
+
+            # stopped (a broken split): back to the champion alone
+            states.advance("fraud", two, "stopped", expected="ab", now=now, reason="SRM")
+            assert models.refresh() is True
+            assert served("challenger") == {("champion", one)}
+
+            registry.promote(two, by="test", reason="won the A/B test")
+            assert models.refresh() is True
+            assert served("challenger") | served("champion") == {("champion", two)}
     store.dispose()

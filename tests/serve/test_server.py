@@ -45,9 +45,9 @@ def write_configs(root: Path, db: str, models: dict[str, Path], port: int) -> tu
     (root / "driftd.yaml").write_text(yaml.safe_dump(config))
     serving = {
         **config,
+        "experiment": {"challenger_share": 0.5},
         "serve": {
             "port": port,
-            "challenger_share": 0.5,
             "models": {alias: str(path) for alias, path in models.items()},
             "log": {"path": "logs/predictions.jsonl"},
         },
