@@ -1,9 +1,10 @@
 """``driftd serve``: the reference prediction service (FastAPI + uvicorn).
 
 It loads ``champion`` and ``challenger``, splits requests between them by a hash of the
-request id (``experiment.challenger_share``, while the challenger's experiment is in phase
-``ab``; files named under ``serve.models`` split without an experiment), validates requests against the feature schema and logs every served
-prediction in driftd's contract, where ``sources.predictions`` should find it.
+request id (``experiment.challenger_share``, while the challenger's experiment is in
+phase ``ab``; files named under ``serve.models`` split without an experiment), validates
+requests against the feature schema and logs every served prediction in driftd's
+contract, where ``sources.predictions`` should find it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from driftd.errors import ConfigError
 if TYPE_CHECKING:
     from driftd.config import Config
     from driftd.serve.config import ServeConfig
-    from driftd.serve.models import ModelSource
+    from driftd.serve.models import ModelSource, Registry, RegistrySource
+    from storage.store import Store
 
 logger = logging.getLogger("driftd")
 
@@ -42,19 +44,26 @@ def model_source(config: Config, serve: ServeConfig, resources: ExitStack) -> Mo
     """Model files when ``serve.models`` names them; else the registry's aliases (its
     store stays open until ``resources`` closes), the challenger serving only while its
     experiment is in phase ``ab``."""
-    from driftd.serve.models import FileSource, RegistrySource
+    from driftd.serve.models import FileSource
 
     if serve.models:
         return FileSource({str(alias): path for alias, path in serve.models.items()})
     from driftd.config_retrain import build_registry
-    from storage.experiment_state import ExperimentStates
     from storage.store import Store
 
     config.workspace.mkdir(parents=True, exist_ok=True)
     store = Store(config.storage_url)
     resources.callback(store.dispose)
     store.migrate()
-    registry = build_registry(config, store)
+    return registry_source(build_registry(config, store), store)
+
+
+def registry_source(registry: Registry, store: Store) -> RegistrySource:
+    """The registry's champion, and its challenger while the experiment is in phase
+    ``ab`` (what ``driftd serve`` and the demo's in-process serving load)."""
+    from driftd.serve.models import RegistrySource
+    from storage.experiment_state import ExperimentStates
+
     states = ExperimentStates(store)
 
     def phase(version: str) -> str | None:

@@ -257,15 +257,15 @@ def _register_champion(out: Callable[[str], None], app: App, path: Path) -> Demo
     """The model in production becomes version 1, alias champion, in the workspace's
     MLflow store (what `driftd models register` does); from then on the registry's
     champion (and challenger, during an A/B test) serve, as with `driftd serve`."""
+    from driftd.cli_serve import registry_source
     from driftd.config_retrain import build_registry
-    from driftd.serve.models import RegistrySource
 
     registry = build_registry(app.config, app.store)
     version = registry.register_existing(
         str(path), reason="the baseline in production", by="driftd demo", alias="champion"
     )
     out(f"  registered the baseline in MLflow as {registry.name} v{version}, alias champion")
-    server = DemoServer(RegistrySource(registry), share=lambda: _share(app))
+    server = DemoServer(registry_source(registry, app.store), share=lambda: _share(app))
     out(f"  {server.describe()}, as `driftd serve` would")
     out("")
     return server
@@ -400,4 +400,6 @@ def _command() -> str:
 
 def _share(app: App) -> float:
     """The A/B split's challenger share (``experiment.challenger_share``)."""
-    return float(getattr(app.config.section("experiment"), "challenger_share", 0.1))
+    from driftd.config_experiment import experiment_config
+
+    return experiment_config(app.config).challenger_share
