@@ -280,62 +280,99 @@ def score_new(
     """Score and store every row not scored yet; (rows scored, rows failed, the first
     failure's message)."""
     repo = ExperimentRepository(app.store)
-    schema = app.reference.schema
-    threshold = app.config.model.threshold
-    scored = failed = 0
-    first_error: str | None = None
+    scorer: Scorer | None = None
+    scored = 0
     while True:
         rows = repo.unscored(app.model, exp.challenger, since=exp.started_at, limit=cfg.batch_size)
         if not rows:
             break
-        model = challenger_model(reg, exp.challenger)
-        scores, errors = score_rows(model, rows, schema, threshold)
-        repo.save_shadow(app.model, exp.challenger, scores, now=app.clock())
+        if scorer is None:  # loaded only when there is something to score
+            model = challenger_model(reg, exp.challenger)
+            scorer = Scorer(model, app.reference.schema, app.config.model.threshold)
+        repo.save_shadow(app.model, exp.challenger, scorer.score(rows), now=app.clock())
         scored += len(rows)
-        failed += len(errors)
-        first_error = first_error or (errors[0] if errors else None)
         if len(rows) < cfg.batch_size:
             break
-    if failed:
+    if scorer is None:
+        return 0, 0, None
+    if scorer.failed:
         logger.warning(
             "challenger v%s failed on %d of %d rows: %s",
             exp.challenger,
-            failed,
+            scorer.failed,
             scored,
-            first_error,
+            scorer.first_error,
         )
-    return scored, failed, first_error
+    return scored, scorer.failed, scorer.first_error
 
 
-def score_rows(
-    model: ScoringModel,
-    rows: Sequence[ShadowInput],
-    schema: Mapping[str, FeatureType],
-    threshold: float,
-) -> tuple[list[ShadowScore], list[str]]:
-    """The challenger's answers on ``rows`` (no score where it failed) and the failures'
-    messages. A batch that fails is scored again row by row, so a bad row fails alone."""
-    from driftd.serve.schema import feature_frame
+class Scorer:
+    """Scores batches of stored rows with one model, counting the rows it fails on.
 
-    records = [decode(r.features, schema) for r in rows]
-    errors: dict[int, str] = {}
-    try:
-        values = _scores(model, feature_frame(records, schema), len(rows))
-    except Exception:  # noqa: BLE001 - a model raises anything; find the rows it fails on
+    A batch the model fails on is halved until the failing rows stand alone, so a few
+    bad rows among thousands cost a few dozen calls, not one call per row. A model that
+    failed on ``GIVE_UP`` rows without scoring one is broken (a missing column, a wrong
+    task): the rest of its rows are counted as failed without trying each.
+    """
+
+    GIVE_UP = 32
+
+    def __init__(
+        self, model: ScoringModel, schema: Mapping[str, FeatureType], threshold: float
+    ) -> None:
+        self.model = model
+        self.schema = schema
+        self.threshold = threshold
+        self.ok = 0
+        self.failed = 0
+        self.first_error: str | None = None
+
+    def score(self, rows: Sequence[ShadowInput]) -> list[ShadowScore]:
+        """The model's answers on ``rows``, no score where it failed."""
+        records = [decode(r.features, self.schema) for r in rows]
         values = np.full(len(rows), math.nan)
-        for i, record in enumerate(records):
-            try:
-                values[i] = _scores(model, feature_frame([record], schema), 1)[0]
-            except Exception as exc:  # noqa: BLE001 - counted, and the row is skipped
-                errors[i] = f"{type(exc).__name__}: {exc}"
-    out = []
-    for i, (row, value) in enumerate(zip(rows, values.tolist(), strict=True)):
-        if i not in errors and 0.0 <= value <= 1.0:  # NaN is not
-            out.append(ShadowScore(row.id, int(value >= threshold), value))
-            continue
-        errors.setdefault(i, f"the score {value!r} is not a probability")
-        out.append(ShadowScore(row.id, None))
-    return out, [errors[i] for i in sorted(errors)]
+        errors: dict[int, str] = {}
+        self._part(records, 0, len(rows), values, errors)
+        out = []
+        for i, (row, value) in enumerate(zip(rows, values.tolist(), strict=True)):
+            if i not in errors and 0.0 <= value <= 1.0:  # NaN is not
+                out.append(ShadowScore(row.id, int(value >= self.threshold), value))
+                continue
+            if i not in errors:
+                self._fail(errors, i, f"the score {value!r} is not a probability")
+            out.append(ShadowScore(row.id, None))
+        return out
+
+    def _part(
+        self,
+        records: list[dict[str, Any]],
+        lo: int,
+        hi: int,
+        values: np.ndarray,
+        errors: dict[int, str],
+    ) -> None:
+        from driftd.serve.schema import feature_frame
+
+        if self.ok == 0 and self.failed >= self.GIVE_UP:
+            for i in range(lo, hi):
+                self._fail(errors, i, f"not tried: it failed on its first {self.GIVE_UP} rows")
+            return
+        try:
+            values[lo:hi] = _scores(self.model, feature_frame(records[lo:hi], self.schema), hi - lo)
+        except Exception as exc:  # noqa: BLE001 - a model raises anything; find the rows
+            if hi - lo == 1:
+                self._fail(errors, lo, f"{type(exc).__name__}: {exc}")
+                return
+            mid = (lo + hi) // 2
+            self._part(records, lo, mid, values, errors)
+            self._part(records, mid, hi, values, errors)
+            return
+        self.ok += hi - lo
+
+    def _fail(self, errors: dict[int, str], i: int, message: str) -> None:
+        errors[i] = message
+        self.failed += 1
+        self.first_error = self.first_error or message
 
 
 def _scores(model: ScoringModel, frame: Any, n: int) -> np.ndarray:
@@ -414,7 +451,7 @@ __all__ = [
     "clear_rejected",
     "config_of",
     "decode",
+    "Scorer",
     "evaluate",
-    "score_rows",
     "verdict",
 ]
