@@ -9,6 +9,7 @@ Scoring is incremental and survives a restart; no verdict before the labels matu
 
 from __future__ import annotations
 
+import json
 import pickle
 import uuid
 from collections.abc import Iterator
@@ -21,10 +22,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from alerts.sinks import ConsoleSink
 from driftd import shadowing
 from driftd.app import App
+from driftd.cli import app as cli
 from driftd.config import load
 from driftd.demo import data
 from driftd.experiments import registry
@@ -213,8 +216,14 @@ def build(
         app.close()
 
 
+def driftd(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def test_a_truly_better_challenger_wins_in_shadow_and_goes_to_ab(
-    build: Any, models: Models, lines: list[str]
+    build: Any, models: Models, lines: list[str], tmp_path: Path
 ) -> None:
     app, reg = build(models.before, models.after)
     summary = run(app)
@@ -249,9 +258,20 @@ def test_a_truly_better_challenger_wins_in_shadow_and_goes_to_ab(
     again = run(app)  # no longer in shadow: nothing is scored again
     assert again["experiment"]["phase"] == AB and "scored" not in again
 
+    config = str(tmp_path / "driftd.yaml")
+    shown = json.loads(driftd("models", "show", "2", "--json", "-c", config))
+    assert shown["experiment"]["phase"] == AB
+    assert shown["experiment"]["shadow"]["verdict"] == "better"
+    assert shown["experiment"]["shadow"]["comparisons"][0]["metric"] == "accuracy"
+    assert json.loads(driftd("models", "show", "1", "--json", "-c", config))["experiment"] is None
+    text = driftd("status", "-c", config)
+    assert "experiment: challenger v2 vs v1: ab since" in text
+    assert f"shadow: {served_since} rows scored (0 failed)" in text
+    assert "verdict better (final) on 1000 rows" in text
+
 
 def test_a_worse_challenger_is_rejected_and_loses_its_alias(
-    build: Any, models: Models, lines: list[str]
+    build: Any, models: Models, lines: list[str], tmp_path: Path
 ) -> None:
     app, reg = build(models.after, models.before)
     summary = run(app)
@@ -268,6 +288,10 @@ def test_a_worse_challenger_is_rejected_and_loses_its_alias(
     mlflow_aliases = reg.client.get_registered_model(reg.name).aliases
     assert {alias: str(v) for alias, v in mlflow_aliases.items()} == {"champion": "1"}
     assert any("shadow verdict worse" in line and "rejected" in line for line in lines)
+    shown = driftd("models", "show", "2", "-c", str(tmp_path / "driftd.yaml"))
+    assert "experiment: challenger v2 vs v1: rejected since" in shown
+    assert f"shadow: {(HOURS - 1) * PER_HOUR} rows scored (0 failed)" in shown
+    assert "accuracy: champion" in shown and "McNemar" in shown
 
 
 def test_no_verdict_before_labels_mature_and_scoring_is_incremental(
