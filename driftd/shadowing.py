@@ -131,6 +131,7 @@ def evaluate(app: App) -> JobResult:
     broken = total >= min(cfg.min_sample, FAILURE_MIN_ROWS) and (
         failed_total > cfg.max_failed_share * total
     )
+    error = error or (exp.details.get("shadow") or {}).get("error")  # an earlier run's
     if broken:
         reason = f"the challenger failed on {failed_total} of the {total} rows it was run on"
         result = ShadowResult(Verdict.WORSE, True, reason + (f" ({error})" if error else ""), 0, 0)
