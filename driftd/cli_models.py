@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from driftd.cli_common import ConfigOpt, JsonOpt, LogOpt, dump, errors
+from driftd.display import experiment_lines, experiment_summary
 from driftd.logs import protect, setup_logging
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ def models_show(
         record = registry.record(number)
         history = registry.repository.alias_history(registry.name, version=number)
         aliases = _aliases_of(registry).get(number, [])
+        experiment = _experiment_of(registry, number)
     moves = [
         {
             "at": m.moved_at,
@@ -141,6 +143,7 @@ def models_show(
         "gates": record.details.get("gates"),
         "params": record.params,
         "alias_history": moves,
+        "experiment": experiment,
     }
     if json:
         typer.echo(dump(shown))
@@ -162,6 +165,16 @@ def models_show(
             f"{m['at']:%Y-%m-%d %H:%M} {m['alias']}: v{m['from'] or '-'} -> v{m['to'] or '-'}"
             f" by {m['by']}: {m['reason']}"
         )
+    for line in experiment_lines(experiment):
+        typer.echo(line)
+
+
+def _experiment_of(registry: Registry, version: str) -> dict[str, Any] | None:
+    """The experiment of ``version`` as challenger (phase, shadow verdict), if it had one."""
+    from storage.experiment_state import ExperimentStates
+
+    found = ExperimentStates(registry.repository.store).get(registry.name, version)
+    return experiment_summary(found)
 
 
 def _print_moves(moves: list[Any]) -> None:

@@ -122,3 +122,77 @@ def run_dict(run: Any) -> Mapping[str, Any] | None:
         "finished_at": run.finished_at,
         "error": run.error,
     }
+
+
+def experiment_summary(exp: Any) -> dict[str, Any] | None:
+    """What `status` and `models show` show of a challenger's experiment
+    (a :class:`storage.experiment_state.Experiment`): its phase and, once it was
+    scored in shadow, the shadow comparison."""
+    if exp is None:
+        return None
+    shadow = exp.details.get("shadow")
+    return {
+        "challenger": exp.challenger,
+        "champion": exp.champion,
+        "phase": exp.phase,
+        "active": exp.active,
+        "started_at": exp.started_at,
+        "phase_at": exp.phase_at,
+        "finished_at": exp.finished_at,
+        "reason": exp.reason,
+        "shadow": None
+        if not shadow
+        else {
+            k: shadow.get(k)
+            for k in (
+                "rows",
+                "failed",
+                "labelled",
+                "metric",
+                "verdict",
+                "final",
+                "n",
+                "reason",
+                "comparisons",
+                "updated_at",
+            )
+        },
+    }
+
+
+def experiment_lines(summary: Mapping[str, Any] | None) -> list[str]:
+    """An experiment summary (:func:`experiment_summary`) as lines of text."""
+    if summary is None:
+        return []
+    champion = f"v{summary['champion']}" if summary["champion"] else "the champion"
+    lines = [
+        f"experiment: challenger v{summary['challenger']} vs {champion}: {summary['phase']}"
+        f" since {summary['phase_at']:%Y-%m-%d %H:%M}"
+        + (f" ({summary['reason']})" if summary["reason"] else "")
+    ]
+    shadow = summary.get("shadow")
+    if not shadow:
+        return lines
+    state = "final" if shadow["final"] else "not final"
+    lines.append(
+        f"shadow: {shadow['rows']} rows scored ({shadow['failed']} failed),"
+        f" {shadow['labelled']} labelled rows compared;"
+        f" verdict {shadow['verdict']} ({state}) on {shadow['n']} rows"
+    )
+    for c in shadow.get("comparisons") or []:
+        if c["test"] == "mcnemar":
+            test = (
+                f"McNemar p(better) {_g(c['p_better'], '.2g')}, p(worse) {_g(c['p_worse'], '.2g')}"
+            )
+        else:
+            test = f"paired bootstrap [{_g(c['low'], '+.4g')}, {_g(c['high'], '+.4g')}]"
+        lines.append(
+            f"  {c['metric']}: champion {_g(c['champion'], '.4g')},"
+            f" challenger {_g(c['challenger'], '.4g')}"
+            f" ({_g(c['delta'], '+.4g')} for the challenger), {test}: {c['verdict']}"
+        )
+    return lines
+
+
+def _g(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)

@@ -43,12 +43,18 @@ logger = logging.getLogger(__name__)
 def registry(app: App) -> Registry:
     from driftd.config_retrain import build_registry
 
-    return build_registry(app.config, app.store)
+    reg = build_registry(app.config, app.store)
+    reg.clock = app.clock  # alias moves dated by driftd's clock (the demo's is accelerated)
+    return reg
 
 
 def shadow_enabled(app: App) -> bool:
-    section = app.config.section("shadow")
-    return bool(getattr(section, "enabled", True))
+    """Whether the shadow job runs for this configuration (``shadow.enabled``, labels,
+    a binary model): if not, a new challenger goes straight to the A/B test."""
+    from driftd.jobs import registered
+
+    job = registered().get("shadow")
+    return job is not None and job.enabled(app.config)
 
 
 def sync(app: App, reg: Registry) -> Experiment | None:

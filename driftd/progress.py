@@ -98,6 +98,7 @@ def print_status(summary: dict[str, Any]) -> None:
             f"detection: {d['detector']} at error {d['position']} "
             f"(labels up to {d['ts']:%Y-%m-%d %H:%M}){change}"
         )
+    _print_experiment(console, summary.get("experiment"))
     for job, run in summary["jobs"].items():
         if run:
             console.print(
@@ -105,6 +106,15 @@ def print_status(summary: dict[str, Any]) -> None:
             )
         else:
             console.print(f"job {job}: never run")
+
+
+def _print_experiment(console: Any, experiment: dict[str, Any] | None) -> None:
+    from rich.markup import escape
+
+    from driftd.display import experiment_lines
+
+    for line in experiment_lines(experiment):
+        console.print(escape(line))
 
 
 def _window_cells(w: dict[str, Any]) -> list[str]:

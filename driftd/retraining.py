@@ -143,13 +143,13 @@ def retrain(app: App, *, manual_reason: str | None = None) -> JobResult:
 
 
 def _train(app: App, trigger: str, reason: str) -> tuple[str, str | None, Attempt]:
-    from driftd.config_retrain import build_registry
+    from driftd.experiments import registry as build_registry
     from retrain.dataset import load_production
     from retrain.pipeline import attempt
     from retrain.registry import TrainingRun
 
     dataset, trainer, gates = specs(app)
-    registry = build_registry(app.config, app.store)
+    registry = build_registry(app)  # alias moves dated by driftd's clock: shadow starts there
     parent = registry.aliases().get("champion")
     champion: Any = registry.load("champion") if parent is not None else None
     now = app.clock()

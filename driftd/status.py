@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from driftd.display import performance_summary, run_dict, window_summary
+from driftd.display import experiment_summary, performance_summary, run_dict, window_summary
 from storage.store import redact_url
 
 if TYPE_CHECKING:
@@ -43,4 +43,16 @@ def status(app: App, limit: int = 50, since: datetime | None = None) -> dict[str
             ],
             "outbox": app.alert_repository.outbox_counts(),
         },
+        "experiment": experiment(app),
     }
+
+
+def experiment(app: App) -> dict[str, Any] | None:
+    """The challenger's experiment on trial (else the latest one): its phase and the
+    shadow comparison."""
+    from storage.experiment_state import ExperimentStates
+
+    states = ExperimentStates(app.store)
+    name = app.config.registry.name or app.model  # experiments are kept by registry name
+    found = states.active(name) or next(iter(states.history(name, limit=1)), None)
+    return experiment_summary(found)

@@ -245,6 +245,17 @@ class ExperimentRepository:
                 conn.execute(s.insert(), new)
         return len(new)
 
+    def shadow_counts(self, model: str, version: str) -> tuple[int, int]:
+        """Rows the challenger ``version`` was run on, and those it gave no score for
+        (it failed on them; stored so that they are not tried again)."""
+        s = shadow_predictions
+        query = select(func.count(), func.count(s.c.score)).where(
+            s.c.model == model, s.c.version == version
+        )
+        with self.store.connect("counting shadow predictions") as conn:
+            total, scored = conn.execute(query).one()
+        return int(total), int(total) - int(scored)
+
     def shadow_rows(
         self,
         model: str,
