@@ -97,3 +97,16 @@ class ReviewRepository(Protocol):
         per_window: int,
         now: datetime,
     ) -> Mapping[str, int]: ...
+
+    def windows_rows(
+        self, model: str, starts: Sequence[datetime]
+    ) -> Mapping[datetime, Sequence[Row]]: ...
+
+    def enqueue_windows(
+        self,
+        model: str,
+        windows: Mapping[datetime, Sequence[Candidate]],
+        *,
+        per_window: int,
+        now: datetime,
+    ) -> Mapping[datetime, Mapping[str, int]]: ...

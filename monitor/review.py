@@ -427,10 +427,34 @@ class ReviewQueue:
         written = self.repository.enqueue(
             model, window_start, found, per_window=self.settings.per_window, now=now
         )
-        by_reason = {r: n for r in REASONS if (n := sum(c.reason == r for c in found))}
-        return {
-            "window": window_start.isoformat(),
-            "rows": len(rows),
-            "candidates": by_reason,
-            **written,
+        return _summary(window_start, rows, found, written)
+
+    def refresh_windows(
+        self,
+        model: str,
+        starts: Sequence[datetime],
+        *,
+        profile: ReferenceProfile | None = None,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """:meth:`refresh` of several windows (their stored rows), in ``starts`` order:
+        the rows of many windows per query and every window queued in one transaction,
+        so a backfill of one-minute windows does not pay a round trip per window."""
+        if not starts:
+            return []
+        rows = self.repository.windows_rows(model, starts)
+        found = {
+            start: candidates(rows.get(start, []), self.settings, now=now, profile=profile)
+            for start in starts
         }
+        written = self.repository.enqueue_windows(
+            model, found, per_window=self.settings.per_window, now=now
+        )
+        return [_summary(s, rows.get(s, []), found[s], written[s]) for s in starts]
+
+
+def _summary(
+    start: datetime, rows: Sequence[Row], found: Sequence[Candidate], written: Mapping[str, int]
+) -> dict[str, Any]:
+    by_reason = {r: n for r in REASONS if (n := sum(c.reason == r for c in found))}
+    return {"window": start.isoformat(), "rows": len(rows), "candidates": by_reason, **written}

@@ -115,10 +115,12 @@ class StatisticsEngine:
         self.batch_rows = batch_rows
         self._references: dict[str, ReferenceColumn] = {}
         self._multivariate: tuple[Encoder, Reconstruction] | None = None
+        self._column_tests: tuple[dict[str, str], dict[str, Threshold]] | None = None
         # numeric values of the windows this process folded from their first row, kept
         # (up to `kept_values`) so that finalize scores them exactly without re-reading
         self.kept_values = kept_values
         self._kept: dict[datetime, dict[str, list[np.ndarray]]] = {}
+        self._kept_total = 0  # values in _kept: summing them per call cost O(windows)
 
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
         """Fold every stored prediction not folded yet."""
@@ -164,13 +166,21 @@ class StatisticsEngine:
         if not (first or start in self._kept):
             return
         numeric = [n for n, c in self.profile.columns.items() if c.numeric]
-        kept = sum(a.size for w in self._kept.values() for v in w.values() for a in v)
-        if kept + len(numeric) * len(next(iter(columns.values()), [])) > self.kept_values:
-            self._kept.pop(start, None)  # too many: finalize re-reads this window
+        if self._kept_total + len(numeric) * len(next(iter(columns.values()), [])) > (
+            self.kept_values
+        ):
+            self._drop_kept(start)  # too many: finalize re-reads this window
             return
         window = self._kept.setdefault(start, {n: [] for n in numeric})
         for name in numeric:
             window[name].append(numeric_array(columns[name]))
+            self._kept_total += window[name][-1].size
+
+    def _drop_kept(self, start: datetime) -> dict[str, list[np.ndarray]] | None:
+        window = self._kept.pop(start, None)
+        if window is not None:
+            self._kept_total -= sum(a.size for v in window.values() for a in v)
+        return window
 
     # -- finalizing ---------------------------------------------------------------------
 
@@ -223,6 +233,7 @@ class StatisticsEngine:
                 except Exception:  # a failed report must not lose the statistics
                     logger.exception("could not write the drift report of window %s", start)
         self._kept.clear()
+        self._kept_total = 0
         self.repository.save_results(
             self.model,
             {
@@ -244,21 +255,8 @@ class StatisticsEngine:
         exact_values: ExactValues | None = None,
     ) -> dict[str, Any]:
         s = self.settings
-        methods = {}
-        thresholds: dict[str, Threshold] = {}
+        methods, thresholds = self._tests()
         calibrated = s.mode == "calibrated"
-        for name in self.profile.columns:
-            method, threshold = s.columns.get(name, (s.method, s.threshold))
-            methods[name] = method
-            if threshold is None:
-                threshold = s.threshold
-            null = self.profile.nulls.get(name)
-            if threshold != "calibrated":
-                thresholds[name] = float(threshold)
-            elif calibrated and null is not None:
-                thresholds[name] = Calibrated(null, s.false_alarm_rate)
-            else:  # evidently mode: the method's fixed default
-                thresholds[name] = None
         features = [n for n in self.profile.columns if n not in OUTPUTS]
         common: dict[str, Any] = {
             "references": self.references(),
@@ -301,6 +299,30 @@ class StatisticsEngine:
             "multivariate": [m.to_dict() for m in multivariate],
         }
 
+    def _tests(self) -> tuple[dict[str, str], dict[str, Threshold]]:
+        """Each column's method and threshold, prepared once for every window: the
+        calibrated ones remember their limit per window size (a quantile of the null,
+        the same for the many windows of one size in a backfill)."""
+        if self._column_tests is not None:
+            return self._column_tests
+        s = self.settings
+        methods = {}
+        thresholds: dict[str, Threshold] = {}
+        for name in self.profile.columns:
+            method, threshold = s.columns.get(name, (s.method, s.threshold))
+            methods[name] = method
+            if threshold is None:
+                threshold = s.threshold
+            null = self.profile.nulls.get(name)
+            if threshold != "calibrated":
+                thresholds[name] = float(threshold)
+            elif s.mode == "calibrated" and null is not None:
+                thresholds[name] = MemoCalibrated(null, s.false_alarm_rate)
+            else:  # evidently mode: the method's fixed default
+                thresholds[name] = None
+        self._column_tests = (methods, thresholds)
+        return self._column_tests
+
     def multivariate(self, state: WindowState) -> list[MultivariateDrift]:
         """Domain-classifier and PCA-reconstruction drift of the window's row sample."""
         reference = self.profile.sample
@@ -326,7 +348,7 @@ class StatisticsEngine:
         """A window's every value of a numeric column, re-read from the stored rows on
         first need (once per window for all its numeric columns)."""
         cache: dict[str, np.ndarray] = {}
-        kept = self._kept.pop(start, None)
+        kept = self._drop_kept(start)
 
         def values(name: str) -> np.ndarray | None:
             if not cache and kept is not None:
@@ -344,6 +366,23 @@ class StatisticsEngine:
             return cache.get(name)
 
         return values
+
+
+@dataclass(frozen=True)
+class MemoCalibrated(Calibrated):
+    """A :class:`Calibrated` threshold that computes its limit once per method, window
+    size and column type (a pure function of them, and of the null and rate)."""
+
+    _limits: dict[tuple[str, int, str], float] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def threshold(self, method: str, n: int, column_type: str) -> float:
+        key = (method, n, column_type)
+        limit = self._limits.get(key)
+        if limit is None:
+            limit = self._limits[key] = super().threshold(method, n, column_type)
+        return limit
 
 
 def numeric_array(raw: list[Any]) -> np.ndarray:

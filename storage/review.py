@@ -48,6 +48,7 @@ STATES = (PENDING, CONFIRMED, RELABELLED, DISCARDED)
 REASONS = ("misclassified", "out_of_distribution", "low_confidence")
 
 _CHUNK = 500  # ids per IN (...) list
+_WINDOWS = 200  # windows whose rows one query reads
 
 
 class Candidate(Protocol):
@@ -140,13 +141,25 @@ def _insert(conn: Connection) -> Any:
     )
 
 
-def _lock_window(conn: Connection, model: str, window_start: datetime) -> None:
-    """Serialise concurrent queueing into one window (SQLite's write lock already does)."""
+def _lock_windows(conn: Connection, model: str, starts: Sequence[datetime]) -> None:
+    """Serialise concurrent queueing into the same windows (SQLite's write lock already
+    does): one advisory lock per window, taken in key order so that two writers of
+    overlapping windows cannot deadlock."""
     if conn.dialect.name != "postgresql":
         return
+    keys = sorted({_lock_key(model, start) for start in starts})
+    conn.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(k))"
+            " FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) s"
+        ),
+        {"keys": keys},
+    )
+
+
+def _lock_key(model: str, window_start: datetime) -> int:
     digest = hashlib.blake2b(f"review:{model}:{window_start.isoformat()}".encode(), digest_size=8)
-    key = int.from_bytes(digest.digest(), "big", signed=True)
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 def _filtered(
@@ -204,34 +217,49 @@ class ReviewRepository:
     # -- the rows a window's candidates are chosen from -----------------------------------
 
     def window_rows(self, model: str, window_start: datetime) -> list[WindowRow]:
+        return self.windows_rows(model, [window_start]).get(window_start, [])
+
+    def windows_rows(
+        self, model: str, starts: Sequence[datetime]
+    ) -> dict[datetime, list[WindowRow]]:
+        """The rows of several windows, by window start, each window's in id order
+        (windows without predictions are absent). One query per :data:`_WINDOWS`
+        windows: a backfill of one-minute windows paid a round trip per window, and on
+        SQLite, with ``ORDER BY id`` alone, a scan of the model's every prediction."""
         p, lab = schema.predictions, schema.labels
-        query = (
-            select(
-                p.c.id,
-                p.c.ts,
-                p.c.features,
-                p.c.prediction,
-                p.c.score,
-                lab.c.label,
-                p.c.probabilities,
-            )
-            .select_from(p.outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id)))
-            .where(p.c.model == model, p.c.window_start == window_start)
-            .order_by(p.c.id)
-        )
-        with self.store.connect("reading a window's predictions") as conn:
-            return [
-                WindowRow(
-                    r.id,
-                    r.ts,
-                    orjson.loads(r.features),
-                    _load(r.prediction),
-                    r.score,
-                    _load(r.label),
-                    _load(r.probabilities),
+        out: dict[datetime, list[WindowRow]] = {}
+        with self.store.connect("reading windows' predictions") as conn:
+            for i in range(0, len(starts), _WINDOWS):
+                query = (
+                    select(
+                        p.c.window_start,
+                        p.c.id,
+                        p.c.ts,
+                        p.c.features,
+                        p.c.prediction,
+                        p.c.score,
+                        lab.c.label,
+                        p.c.probabilities,
+                    )
+                    .select_from(
+                        p.outerjoin(lab, and_(lab.c.model == p.c.model, lab.c.id == p.c.id))
+                    )
+                    .where(p.c.model == model, p.c.window_start.in_(list(starts[i : i + _WINDOWS])))
+                    .order_by(p.c.window_start, p.c.id)
                 )
-                for r in conn.execute(query)
-            ]
+                for r in conn.execute(query):
+                    out.setdefault(r.window_start, []).append(
+                        WindowRow(
+                            r.id,
+                            r.ts,
+                            orjson.loads(r.features),
+                            _load(r.prediction),
+                            r.score,
+                            _load(r.label),
+                            _load(r.probabilities),
+                        )
+                    )
+        return out
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -247,62 +275,108 @@ class ReviewRepository:
         """Queue new candidates (in the given order, highest priority first) while the
         window has fewer than ``per_window`` items, and upgrade pending items to a
         stronger reason. Idempotent: an item already queued is not queued again."""
+        return self.enqueue_windows(
+            model, {window_start: candidates}, per_window=per_window, now=now
+        )[window_start]
+
+    def enqueue_windows(
+        self,
+        model: str,
+        windows: Mapping[datetime, Sequence[Candidate]],
+        *,
+        per_window: int,
+        now: datetime,
+    ) -> dict[datetime, dict[str, int]]:
+        """:meth:`enqueue` for several windows in one transaction: the windows' item
+        counts, the candidates' existing items and the new items each in a few
+        statements for all the windows, rather than a transaction per window."""
         t = schema.review_items
         rank = {reason: i for i, reason in enumerate(reversed(REASONS))}
-        added = upgraded = 0
+        starts = list(windows)
+        out = {start: {"added": 0, "upgraded": 0, "over_cap": 0} for start in starts}
+        if not starts:
+            return out
         with self.store.transaction("queueing review items") as conn:
-            _lock_window(conn, model, window_start)
-            queued = conn.execute(
-                select(func.count()).where(t.c.model == model, t.c.window_start == window_start)
-            ).scalar_one()
-            existing = self._existing(conn, model, [c.prediction_id for c in candidates])
-            fresh: list[Candidate] = []
-            for c in candidates:
-                old = existing.get(c.prediction_id)
-                if old is None:
-                    fresh.append(c)
-                elif old.state == PENDING and rank.get(c.reason, -1) > rank.get(old.reason, -1):
-                    event = {
-                        "at": now,
-                        "event": "upgraded",
-                        "from": old.reason,
-                        "to": c.reason,
-                        "was": old.why.get("summary"),
-                    }
-                    conn.execute(
-                        update(t)
-                        .where(t.c.pk == old.pk, t.c.state == PENDING)
-                        .values(
-                            reason=c.reason,
-                            priority=c.priority,
-                            label=None if c.label is None else _json(c.label),
-                            details=_details(c.details, [*old.history, event]),
+            _lock_windows(conn, model, starts)
+            queued = self._counts(conn, model, starts)
+            ids = [c.prediction_id for start in starts for c in windows[start]]
+            existing = self._existing(conn, model, ids)
+            fresh: dict[datetime, list[Candidate]] = {}
+            for start in starts:
+                fresh[start] = []
+                for c in windows[start]:
+                    old = existing.get(c.prediction_id)
+                    if old is None:
+                        fresh[start].append(c)
+                    elif old.state == PENDING and rank.get(c.reason, -1) > rank.get(old.reason, -1):
+                        event = {
+                            "at": now,
+                            "event": "upgraded",
+                            "from": old.reason,
+                            "to": c.reason,
+                            "was": old.why.get("summary"),
+                        }
+                        conn.execute(
+                            update(t)
+                            .where(t.c.pk == old.pk, t.c.state == PENDING)
+                            .values(
+                                reason=c.reason,
+                                priority=c.priority,
+                                label=None if c.label is None else _json(c.label),
+                                details=_details(c.details, [*old.history, event]),
+                            )
                         )
-                    )
-                    upgraded += 1
-            room = max(per_window - queued, 0)
-            while room and fresh:
-                batch, fresh = fresh[:room], fresh[room:]
-                rows = [
-                    {
-                        "model": model,
-                        "prediction_id": c.prediction_id,
-                        "window_start": window_start,
-                        "reason": c.reason,
-                        "priority": c.priority,
-                        "state": PENDING,
-                        "label": None if c.label is None else _json(c.label),
-                        "created_at": now,
-                        "details": _details(
-                            c.details, [{"at": now, "event": "queued", "reason": c.reason}]
-                        ),
-                    }
-                    for c in batch
-                ]
-                inserted = len(conn.execute(_insert(conn).returning(t.c.pk), rows).all())
-                added += inserted
-                room -= inserted
-        return {"added": added, "upgraded": upgraded, "over_cap": len(fresh)}
+                        out[start]["upgraded"] += 1
+            room = {start: max(per_window - queued.get(start, 0), 0) for start in starts}
+            # rounds: a candidate another writer queued meanwhile is skipped (on
+            # conflict, do nothing) and the next one takes its place
+            while batches := {
+                start: fresh[start][: room[start]]
+                for start in starts
+                if room[start] and fresh[start]
+            }:
+                rows = []
+                for start, batch in batches.items():
+                    fresh[start] = fresh[start][len(batch) :]
+                    rows += [
+                        {
+                            "model": model,
+                            "prediction_id": c.prediction_id,
+                            "window_start": start,
+                            "reason": c.reason,
+                            "priority": c.priority,
+                            "state": PENDING,
+                            "label": None if c.label is None else _json(c.label),
+                            "created_at": now,
+                            "details": _details(
+                                c.details, [{"at": now, "event": "queued", "reason": c.reason}]
+                            ),
+                        }
+                        for c in batch
+                    ]
+                inserted = conn.execute(_insert(conn).returning(t.c.window_start), rows).all()
+                added = dict.fromkeys(batches, 0)
+                for (start,) in inserted:
+                    added[start] += 1
+                for start, n in added.items():
+                    out[start]["added"] += n
+                    room[start] -= n
+        for start in starts:
+            out[start]["over_cap"] = len(fresh[start])
+        return out
+
+    def _counts(self, conn: Connection, model: str, starts: list[datetime]) -> dict[datetime, int]:
+        """Items queued per window, for the given windows."""
+        t = schema.review_items
+        found: dict[datetime, int] = {}
+        for i in range(0, len(starts), _CHUNK):
+            rows = conn.execute(
+                select(t.c.window_start, func.count())
+                .where(t.c.model == model, t.c.window_start.in_(starts[i : i + _CHUNK]))
+                .group_by(t.c.window_start)
+            )
+            found.update((start, n) for start, n in rows)
+        return found
 
     def _existing(self, conn: Connection, model: str, ids: list[str]) -> dict[str, ReviewItem]:
         t = schema.review_items

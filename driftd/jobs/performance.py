@@ -32,10 +32,9 @@ class Performance(Job):
         results = engine.update(now)
         stream = engine.feed(now)
         profile = context.statistics_engine.profile if context.config.reference else None
-        review = [
-            context.review_queue.refresh(context.model, start, profile=profile, now=now)
-            for start in sorted(results)
-        ]
+        review = context.review_queue.refresh_windows(
+            context.model, sorted(results), profile=profile, now=now
+        )
         metrics = context.config.performance.metrics
         evaluations = [performance_evaluation(context.model, r, metrics) for r in results.values()]
         evaluations.append(detector_evaluation(context.model, stream.detections, stream.errors))

@@ -149,6 +149,7 @@ class Reconstruction:
         from sklearn.decomposition import PCA
 
         self.encoder = encoder
+        self._limits: dict[tuple[int, float, int, int], float] = {}
         x = encoder.transform(reference)
         self.n_reference = x.shape[0]
         self.pca = PCA(n_components=variance, svd_solver="full", random_state=0) if x.size else None
@@ -179,9 +180,15 @@ class Reconstruction:
                 "pca_reconstruction", math.nan, math.nan, False, self.n_reference, n_cur
             )
         score = float(np.mean(self.error(current)))
-        rng = np.random.default_rng([seed, n_cur])
-        draws = self.errors[rng.integers(0, self.errors.size, size=(rounds, n_cur))].mean(axis=1)
-        limit = float(np.quantile(draws, 1 - false_alarm_rate, method="higher"))
+        key = (n_cur, false_alarm_rate, rounds, seed)
+        limit = self._limits.get(key)
+        if limit is None:  # seeded by the window's size: the same for windows of one size
+            rng = np.random.default_rng([seed, n_cur])
+            picks = rng.integers(0, self.errors.size, size=(rounds, n_cur))
+            draws = self.errors[picks].mean(axis=1)
+            limit = self._limits[key] = float(
+                np.quantile(draws, 1 - false_alarm_rate, method="higher")
+            )
         threshold = max(limit, 1.1 * float(np.mean(self.errors)))
         return MultivariateDrift(
             "pca_reconstruction", score, threshold, score >= threshold, self.n_reference, n_cur

@@ -10,6 +10,7 @@ that repeated an id already stored, and the share of records quarantined at inge
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from scipy.stats import betabinom
@@ -48,6 +49,7 @@ def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+@lru_cache(maxsize=4096)  # the quantile search costs ~5 ms; a backfill repeats (reference, n)
 def chance_outside(reference: int, n: int, rate: float = 0.01) -> float:
     """The share of ``n`` values outside the range of ``reference`` values that a window
     drawn like the reference exceeds with probability at most ``rate``.

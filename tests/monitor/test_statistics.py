@@ -256,3 +256,19 @@ def test_numeric_scores_of_windows_beyond_their_sample_are_exact(workspace: Path
                 else:
                     assert abs(c["score"] - exact.score) <= c["error_bound"]
                 assert c["drifted"] == exact.drifted
+
+
+def test_memoized_calibrated_thresholds_equal_the_computed_ones() -> None:
+    from monitor.drift.nulls import ColumnNull
+    from monitor.drift.thresholds import Calibrated
+    from monitor.statistics import MemoCalibrated
+
+    null = ColumnNull(n_reference=20_000, categories=6)
+    plain, memo = Calibrated(null, 0.01), MemoCalibrated(null, 0.01)
+    for n in (50, 139, 140, 139, 5000, 139):
+        for method in ("jensenshannon", "chisquare", "psi"):
+            assert memo.threshold(method, n, "categorical") == plain.threshold(
+                method, n, "categorical"
+            )
+    assert len(memo._limits) == 4 * 3  # computed once per method and window size
+    assert isinstance(memo, Calibrated)  # compare.column_drift treats it as one

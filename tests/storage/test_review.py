@@ -314,3 +314,64 @@ def test_training_labels_take_reviews_over_production_labels(
     repo.review("m", pk["fixed"], review.DISCARDED, reviewer="bob", now=NOW + HOUR)
     assert [r.id for r in repo.training_labels("m")] == ["keep", "ok", "new"]
     assert [r.label for r in repo.training_labels("other")] == [1]
+
+
+def test_windows_rows_read_several_windows_at_once(store: Store, repo: ReviewRepository) -> None:
+    add_predictions(store, ("b", 0.7), ("a", 0.2))
+    add_predictions(store, ("d", 0.9), ("c", 0.1), window=1)
+    add_predictions(store, ("e", 0.9), window=2)
+    add_labels(store, ("c", 1))
+    starts = [T0 + HOUR, T0, T0 + 7 * HOUR]
+    rows = repo.windows_rows("m", starts)
+    assert {start: [r.id for r in found] for start, found in rows.items()} == {
+        T0: ["a", "b"],
+        T0 + HOUR: ["c", "d"],
+    }
+    for start in starts:  # the same rows as one window at a time
+        assert rows.get(start, []) == repo.window_rows("m", start)
+
+
+def test_enqueue_windows_keeps_each_windows_cap_as_enqueue_does(repo: ReviewRepository) -> None:
+    first = {T0: [Cand("a"), Cand("b")], T0 + HOUR: [Cand("x", priority=0.9)]}
+    second = {
+        T0: [Cand("c", priority=0.9), Cand("a"), Cand("d", priority=0.8), Cand("e")],
+        T0 + HOUR: [Cand("y"), Cand("x", reason="misclassified", priority=2.5, label=1)],
+        T0 + 2 * HOUR: [],
+    }
+    batched = [repo.enqueue_windows("m", w, per_window=3, now=NOW) for w in (first, second)]
+    one_by_one = [
+        {s: repo.enqueue("n", s, c, per_window=3, now=NOW) for s, c in w.items()}
+        for w in (first, second)
+    ]
+    assert batched == one_by_one
+    assert batched[1] == {
+        T0: {"added": 1, "upgraded": 0, "over_cap": 2},
+        T0 + HOUR: {"added": 1, "upgraded": 1, "over_cap": 0},
+        T0 + 2 * HOUR: {"added": 0, "upgraded": 0, "over_cap": 0},
+    }
+
+    def queued(model: str) -> list[tuple[Any, ...]]:
+        items = repo.items(model)
+        return sorted((i.prediction_id, i.window_start, i.reason, i.priority) for i in items)
+
+    assert queued("m") == queued("n")
+
+
+def test_refresh_windows_queues_as_refresh_does_per_window(
+    store: Store, repo: ReviewRepository
+) -> None:
+    add_predictions(store, ("a", 0.55), ("b", 0.45), ("c", 0.9), ("d", 0.1))
+    add_predictions(store, ("e", 0.52), ("f", 0.2), window=1)
+    add_predictions(store, ("a", 0.55), ("b", 0.45), ("c", 0.9), ("d", 0.1), model="n")
+    add_predictions(store, ("e", 0.52), ("f", 0.2), window=1, model="n")
+    add_labels(store, ("c", 0), ("f", 1), ("d", 0))
+    add_labels(store, ("c", 0), ("f", 1), ("d", 0), model="n")
+    queue = ReviewQueue(repo, SETTINGS)
+    starts = [T0, T0 + HOUR, T0 + 2 * HOUR]
+    batched = queue.refresh_windows("m", starts, now=NOW)
+    one_by_one = [queue.refresh("n", start, now=NOW) for start in starts]
+    assert batched == one_by_one
+    assert [s["added"] for s in batched] == [3, 2, 0]
+    assert [(i.prediction_id, i.reason, i.priority) for i in repo.items("m")] == [
+        (i.prediction_id, i.reason, i.priority) for i in repo.items("n")
+    ]
