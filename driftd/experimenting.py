@@ -28,6 +28,7 @@ from driftd.config_experiment import ExperimentConfig, experiment_config
 from driftd.experiments import registry, sync
 from driftd.jobs.base import JobResult
 from driftd.promotion import move, repair
+from monitor.windows import format_duration
 from storage.experiment_state import (
     AB,
     BAKING,
@@ -205,7 +206,7 @@ def promote(
     summary |= {"phase": BAKING, "promoted": version, "mlflow": warning}
     text = (
         f"version {version} promoted to champion (was {before}); the bake period of "
-        f"{cfg.bake.period} starts: {reason}"
+        f"{format_duration(cfg.bake.period)} starts: {reason}"
     )
     detail = dict(details or exp.details.get("ab") or {})
     return JobResult(summary, [event(app, PROMOTION, "promoted", "warning", text, detail)])

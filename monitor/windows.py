@@ -77,8 +77,10 @@ Windows = TimeWindows | RowWindows
 
 
 def format_duration(delta: timedelta) -> str:
-    """A duration as people read it in a health line: 45s, 12m, 3h05m."""
+    """A duration as people read it in a health line: 45s, 12m, 3h05m, 2d."""
     seconds = int(delta.total_seconds())
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 7200:

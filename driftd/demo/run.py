@@ -74,6 +74,18 @@ retrain:
   lookback: 6d
   test_window: 12h       # the final test: the latest matured half day, touched once
   trainer: {{kind: keras, max_epochs: 30}}
+shadow:                  # a challenger first answers in shadow, on the rows the champion served
+  metric: roc_auc
+  guards: [cost]
+  min_sample: 2000       # the paired verdict is taken on the first 2,000 labelled rows
+  max_duration: 2d
+experiment:              # then an A/B test on live traffic
+  challenger_share: 0.5  # half of the request ids: a short test for the demo (default 0.1)
+  metric: cost           # per transaction, in EUR (performance.cost)
+  min_sample: 1000       # labelled rows per arm before any decision
+  max_duration: 4d
+  policy: auto           # the demo promotes on its own; a new install waits for a person
+  bake: {{period: 1d}}   # then watch the new champion for a day, ready to roll back
 """
 
 
@@ -247,6 +259,7 @@ def _narrate(
         for line in stats["window_summaries"]:
             out(f"           {line}")
     _narrate_retraining(out, results.get("retrain"))
+    _narrate_trial(out, results)
     if drift:
         out("           ^ production starts drifting after this tick (ground truth)")
     if recovery:
@@ -297,6 +310,31 @@ def _narrate_retraining(out: Callable[[str], None], result: tuple[str, object] |
         out("             " + line)
     if summary.get("version"):
         out(f"           candidate v{summary['version']} registered in MLflow as challenger")
+
+
+def _narrate_trial(out: Callable[[str], None], results: dict[str, tuple[str, object]]) -> None:
+    """The challenger's shadow comparison and A/B test, one line each while they run
+    (their verdicts and decisions are alerts, printed with the others)."""
+    outcome, shadow = results.get("shadow", ("skipped", None))
+    if outcome != "ok":
+        out(f"           shadow {outcome}")
+    elif (
+        isinstance(shadow, dict)
+        and isinstance(shadow.get("shadow"), dict)
+        and shadow["shadow"]["rows"]
+    ):
+        s = shadow["shadow"]
+        verdict = str(s.get("verdict", "no evidence")).replace("_", " ")
+        out(
+            f"           shadow: the challenger answered {shadow.get('scored', 0)} more rows"
+            f" ({s['rows']} in all, unseen by anyone); {s['labelled']} matured labels to"
+            f" compare on: {verdict}{'' if s.get('final') else ' so far'}"
+        )
+    outcome, trial = results.get("experiment", ("skipped", None))
+    if outcome != "ok":
+        out(f"           experiment {outcome}")
+    elif isinstance(trial, dict) and trial.get("decision"):
+        out(f"           A/B test: {trial['decision']}: {trial['reason']}")
 
 
 def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) -> None:
