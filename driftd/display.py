@@ -39,7 +39,7 @@ def window_summary(results: WindowResults | None) -> dict[str, Any] | None:
     }
 
 
-def _g(x: float | None) -> str:
+def _short(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
@@ -56,7 +56,8 @@ def summarize(start: datetime, results: WindowResults) -> str:
     if columns:
         head = "dataset drift" if drift.drifted else "drift"
         shown = ", ".join(
-            f"{c.column} ({c.method} {_g(c.score)} vs {_g(c.threshold)})" for c in columns[:4]
+            f"{c.column} ({c.method} {_short(c.score)} vs {_short(c.threshold)})"
+            for c in columns[:4]
         )
         more = f" and {len(columns) - 4} more" if len(columns) > 4 else ""
         parts.append(f"{head} in {len(columns)}/{drift.columns_total} columns: {shown}{more}")
@@ -64,13 +65,14 @@ def summarize(start: datetime, results: WindowResults) -> str:
         parts.append(
             "prediction drift: "
             + ", ".join(
-                f"{c.column[1:]} ({c.method} {_g(c.score)} vs {_g(c.threshold)})" for c in outputs
+                f"{c.column[1:]} ({c.method} {_short(c.score)} vs {_short(c.threshold)})"
+                for c in outputs
             )
         )
     if joint:
         parts.append(
             "multivariate: "
-            + ", ".join(f"{m.detector} {_g(m.score)} vs {_g(m.threshold)}" for m in joint)
+            + ", ".join(f"{m.detector} {_short(m.score)} vs {_short(m.threshold)}" for m in joint)
         )
     if failed:
         parts.append(
