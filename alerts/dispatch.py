@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from alerts.abc import AlertStore
 from alerts.errors import AlertDeliveryError, PermanentDeliveryError
 from alerts.manager import utcnow
 from alerts.sinks import HistoryCheckError, Ref, Sink
-from storage.alerts import FAILED, PENDING, SENT, AlertRepository, OutboxItem
+from storage.alert_rows import FAILED, PENDING, SENT, OutboxItem
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        repository: AlertRepository,
+        repository: AlertStore,
         sink: Sink,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
@@ -169,7 +170,7 @@ class Dispatcher:
         self._last_sent = self.monotonic()
 
 
-def undeliverable(repository: AlertRepository) -> list[str]:
+def undeliverable(repository: AlertStore) -> list[str]:
     """Why alerts are stuck, for ``driftd check``: permanent failures."""
     return [
         f"alert {item.pk} ({item.kind}, {item.created_at:%Y-%m-%d %H:%M}) undeliverable: "

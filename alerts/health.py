@@ -14,24 +14,25 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from alerts.abc import AlertStore
 from alerts.dispatch import undeliverable
 from alerts.errors import AlertDeliveryError
 from alerts.sinks import Sink
 from monitor.windows import format_duration
-from storage.alerts import PENDING, SENT, AlertRepository, OutboxItem
+from storage.alert_rows import PENDING, SENT, OutboxItem
 
 logger = logging.getLogger(__name__)
 
 
 def problems(
-    repository: AlertRepository, sink: Sink, now: datetime, *, max_delay: timedelta
+    repository: AlertStore, sink: Sink, now: datetime, *, max_delay: timedelta
 ) -> list[str]:
     """Why alerts do not (or may not) arrive; empty when alerting is healthy."""
     return [*sink.verify(), *delivery_problems(repository, sink, now, max_delay=max_delay)]
 
 
 def delivery_problems(
-    repository: AlertRepository, sink: Sink, now: datetime, *, max_delay: timedelta
+    repository: AlertStore, sink: Sink, now: datetime, *, max_delay: timedelta
 ) -> list[str]:
     """The outbox's part of :func:`problems` (no call to the sink)."""
     found = undeliverable(repository) + stuck(repository)
@@ -44,7 +45,7 @@ def delivery_problems(
     return found
 
 
-def stuck(repository: AlertRepository, *, limit: int = 5) -> list[str]:
+def stuck(repository: AlertStore, *, limit: int = 5) -> list[str]:
     """Messages waiting for the first message of their thread, which has failed to go
     out at least once: they cannot be sent before it."""
     roots: dict[int, OutboxItem | None] = {}
@@ -68,7 +69,7 @@ def stuck(repository: AlertRepository, *, limit: int = 5) -> list[str]:
 
 
 def send_test(
-    repository: AlertRepository, dispatcher: Any, sink: Sink, *, model: str, now: datetime
+    repository: AlertStore, dispatcher: Any, sink: Sink, *, model: str, now: datetime
 ) -> str:
     """Queue a test message, deliver it now and check the sink; where it went, or an
     :class:`AlertDeliveryError` naming what is wrong (a test is for now: a message that

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from alerts.signals import EVENT_RULES, ORDER, RANK, WINDOW_RULES, Evaluation, Signal
-from storage.alerts import OPEN, RESOLVED, Incident, Silence
+from storage.alert_rows import OPEN, RESOLVED, Incident, Silence
 
 Change = Literal["new", "repeat", "escalated", "resolved"]
 

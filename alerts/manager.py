@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from alerts.abc import AlertStore, AlertUnit
 from alerts.incidents import Item, Plan, Policy, plan
 from alerts.signals import EVENT_RULES, Evaluation
-from storage.alerts import OPEN, RESOLVED, AlertRepository, Unit
+from storage.alert_rows import OPEN, RESOLVED
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class AlertManager:
     def __init__(
         self,
         *,
-        repository: AlertRepository,
+        repository: AlertStore,
         policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
         ui_url: str | None = None,
@@ -102,7 +103,7 @@ class AlertManager:
             logger.info("alert resolved: %s", line)
         return report
 
-    def _write(self, unit: Unit, model: str, p: Plan, now: datetime) -> CycleReport:
+    def _write(self, unit: AlertUnit, model: str, p: Plan, now: datetime) -> CycleReport:
         report = CycleReport(stale_windows=p.stale_windows)
         pks: dict[tuple[str, str, str], int] = {}
         for w in p.incidents:

@@ -14,10 +14,17 @@ failure such as row volume or quarantine rate, the column's for a column check).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+from monitor.results import (
+    Detection,
+    EstimatedMetricResult,
+    WindowPerformance,
+    WindowResults,
+)
 
 Severity = Literal["info", "warning", "critical"]
 RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
@@ -144,128 +151,129 @@ def _fmt(x: float | None) -> str:
 
 def window_evaluation(
     model: str,
-    results: Mapping[str, Any],
+    results: WindowResults,
     *,
-    performance: Mapping[str, Any] | None = None,
+    performance: WindowPerformance | None = None,
     currency: str = "",
 ) -> Evaluation:
     """The signals of one window's statistics (see :mod:`monitor.statistics`); the
-    window's performance row, when known, adds label coverage and the estimated business
+    window's performance, when known, adds label coverage and the estimated business
     cost to the message."""
-    window = datetime.fromisoformat(results["start"])
     signals: list[Signal] = []
-    quality = [q for q in results.get("quality_failed", [])]
-    whole_window = next((q for q in quality if q["column"] is None), None)
-    by_column = {q["column"]: q for q in quality if q["column"] is not None}
+    quality = results.quality_failed
+    whole_window = next((q for q in quality if q.column is None), None)
+    by_column = {q.column: q for q in quality if q.column is not None}
 
     def inhibitor(column: str | None) -> str | None:
         if whole_window is not None:
-            return f"{QUALITY}/{whole_window['check']}"
+            return f"{QUALITY}/{whole_window.check}"
         if column is not None and column in by_column:
-            return f"{QUALITY}/{by_column[column]['check']}:{column}"
+            return f"{QUALITY}/{by_column[column].check}:{column}"
         return None
 
     for q in quality:
-        scope = q["check"] if q["column"] is None else f"{q['check']}:{q['column']}"
-        where = f" in {q['column']}" if q["column"] else ""
-        detail = f" ({q['detail']})" if q.get("detail") else ""
+        scope = q.check if q.column is None else f"{q.check}:{q.column}"
+        where = f" in {q.column}" if q.column else ""
+        detail = f" ({q.detail})" if q.detail else ""
         signals.append(
             Signal(
                 QUALITY,
                 scope,
-                q["severity"],
-                f"{q['check']}{where}: {_fmt(q['value'])} vs {_fmt(q['threshold'])}{detail}",
-                q["value"],
-                q["threshold"],
-                {"check": q["check"], "column": q["column"]},
+                _severity(q.severity),
+                f"{q.check}{where}: {_fmt(q.value)} vs {_fmt(q.threshold)}{detail}",
+                q.value,
+                q.threshold,
+                {"check": q.check, "column": q.column},
             )
         )
 
-    drift = results["drift"]
+    drift = results.drift
     # a window with too few rows to judge (the first, partly filled one; a slow hour) is
     # shown but never alerts on drift; it is judged again as it fills
-    insufficient = bool(drift.get("insufficient"))
-    drifted = [
-        c
-        for c in drift["columns"]
-        if c["drifted"] and not insufficient and not c.get("insufficient")
-    ]
-    if drift["drifted"] and not insufficient:
+    insufficient = drift.insufficient
+    drifted = [c for c in drift.columns if c.drifted and not insufficient and not c.insufficient]
+    if drift.drifted and not insufficient:
         signals.append(
             Signal(
                 DATASET_DRIFT,
                 "dataset",
                 "critical",
-                f"{len(drifted)} of {drift['columns_total']} columns drifted "
-                f"(share {drift['share']:.2f})",
-                drift["share"],
-                drift["drift_share"],
-                {"columns": [c["column"] for c in drifted]},
+                f"{len(drifted)} of {drift.columns_total} columns drifted "
+                f"(share {drift.share:.2f})",
+                drift.share,
+                drift.drift_share,
+                {"columns": [c.column for c in drifted]},
                 inhibited_by=inhibitor(None),
             )
         )
     for c in drifted:
-        score, threshold = c["score"], c["threshold"]
+        score, threshold = c.score, c.threshold
         # far past the threshold, in the direction the method alarms, is critical
         far = (
             score is not None
             and threshold is not None
-            and (score <= threshold / 100 if _is_p_value(c["method"]) else score >= 2 * threshold)
+            and (score <= threshold / 100 if _is_p_value(c.method) else score >= 2 * threshold)
         )
         signals.append(
             Signal(
                 COLUMN_DRIFT,
-                c["column"],
+                c.column,
                 "critical" if far else "warning",
-                f"{c['column']}: {c['method']} {_fmt(score)} vs {_fmt(threshold)}",
+                f"{c.column}: {c.method} {_fmt(score)} vs {_fmt(threshold)}",
                 score,
                 threshold,
-                {"method": c["method"]},
-                inhibited_by=inhibitor(c["column"]),
+                {"method": c.method},
+                inhibited_by=inhibitor(c.column),
             )
         )
-    for c in results.get("prediction_drift", []):
-        if c["drifted"] and not insufficient and not c.get("insufficient"):
-            name = c["column"].lstrip("@")
+    for c in results.prediction_drift:
+        if c.drifted and not insufficient and not c.insufficient:
+            name = c.column.lstrip("@")
             signals.append(
                 Signal(
                     PREDICTION_DRIFT,
                     name,
                     "warning",
-                    f"{name}: {c['method']} {_fmt(c['score'])} vs {_fmt(c['threshold'])}",
-                    c["score"],
-                    c["threshold"],
-                    {"method": c["method"]},
+                    f"{name}: {c.method} {_fmt(c.score)} vs {_fmt(c.threshold)}",
+                    c.score,
+                    c.threshold,
+                    {"method": c.method},
                     inhibited_by=inhibitor(None),
                 )
             )
-    for m in results.get("multivariate", []):
-        if m["drifted"] and not insufficient:
+    for m in results.multivariate:
+        if m.drifted and not insufficient:
             signals.append(
                 Signal(
                     MULTIVARIATE_DRIFT,
-                    m["detector"],
+                    m.detector,
                     "warning",
-                    f"{m['detector']}: {_fmt(m['score'])} vs {_fmt(m['threshold'])}",
-                    m["score"],
-                    m["threshold"],
+                    f"{m.detector}: {_fmt(m.score)} vs {_fmt(m.threshold)}",
+                    m.score,
+                    m.threshold,
                     inhibited_by=inhibitor(None),
                 )
             )
-    context = {
-        "window_end": results.get("end"),
-        "rows": results.get("rows"),
-        "report": results.get("report"),
+    context: dict[str, Any] = {
+        "window_end": results.end.isoformat(),
+        "rows": results.rows,
+        "report": results.report,
     }
     if performance is not None:
-        context["label_coverage"] = performance["coverage"]
-        cost = ((performance.get("estimated") or {}).get("metrics") or {}).get("cost")
-        if cost and cost.get("value") is not None:
+        context["label_coverage"] = performance.coverage
+        cost = None if performance.estimated is None else performance.estimated.metrics.get("cost")
+        if cost is not None and cost.value is not None:
+            reference = "n/a" if cost.reference is None else _num(cost.reference)
             context["impact"] = (
-                f"estimated error cost {_num(cost['value'])} {currency} this window "
-                f"(reference {_num(cost['reference'])})"
+                f"estimated error cost {_num(cost.value)} {currency} this window "
+                f"(reference {reference})"
             )
-    return Evaluation(model, WINDOW_RULES, tuple(signals), window, context=context)
+    return Evaluation(model, WINDOW_RULES, tuple(signals), results.start, context=context)
+
+
+def _severity(value: str) -> Severity:
+    """A quality check's severity as a signal's (a check is a warning or critical)."""
+    return "critical" if value == "critical" else "info" if value == "info" else "warning"
 
 
 def run_evaluation(model: str, job: str, outcome: str, error: str | None = None) -> Evaluation:
@@ -306,78 +314,77 @@ def quarantine_evaluation(
 
 
 def performance_evaluation(
-    model: str, result: Mapping[str, Any], metrics: Sequence[str]
+    model: str, result: WindowPerformance, metrics: Sequence[str]
 ) -> Evaluation:
     """A window's realized (when complete) and estimated performance against the
     reference, for each alerted metric (see :mod:`monitor.performance`)."""
-    window = result["start"]
-    if isinstance(window, str):
-        window = datetime.fromisoformat(window)
     covers = {ESTIMATED_PERFORMANCE}
     signals = []
-    coverage = result["coverage"]
-    complete = result["state"] == "complete"
+    coverage = result.coverage
+    complete = result.state == "complete"
     if complete:
         covers |= {PERFORMANCE, TARGET_DRIFT}
-        target = result.get("target_drift")
-        if target and target["drifted"]:
+        target = result.target_drift
+        if target is not None and target.drifted:
             signals.append(
                 Signal(
                     TARGET_DRIFT,
                     "label",
                     "warning",
-                    f"labels: {target['method']} {_fmt(target['score'])} vs "
-                    f"{_fmt(target['threshold'])} ({result['labelled']} labelled)",
-                    target["score"],
-                    target["threshold"],
-                    {"method": target["method"]},
+                    f"labels: {target.method} {_fmt(target.score)} vs "
+                    f"{_fmt(target.threshold)} ({result.labelled} labelled)",
+                    target.score,
+                    target.threshold,
+                    {"method": target.method},
                 )
             )
     for metric in metrics:
-        d = (result.get("degradation") or {}).get(metric)
-        if complete and d and d["degraded"]:
+        d = (result.degradation or {}).get(metric)
+        if complete and d is not None and d.degraded:
             signals.append(
                 Signal(
                     PERFORMANCE,
                     metric,
                     "critical",
-                    f"{metric} {_num(d['current'])} vs reference {_num(d['reference'])} "
-                    f"(worse by {abs(d['worse_by']):.3f}; alert past {d['threshold']:.3f}; "
-                    f"{result['labelled']} labelled, coverage {coverage:.0%})",
-                    d["current"],
-                    d["threshold"],
-                    {"reference": d["reference"], "coverage": coverage},
+                    f"{metric} {_fmt_num(d.current)} vs reference {_fmt_num(d.reference)} "
+                    f"(worse by {abs(d.worse_by or 0.0):.3f}; alert past "
+                    f"{_fixed(d.threshold)}; "
+                    f"{result.labelled} labelled, coverage {coverage:.0%})",
+                    d.current,
+                    d.threshold,
+                    {"reference": d.reference, "coverage": coverage},
                 )
             )
-        e = ((result.get("estimated") or {}).get("metrics") or {}).get(metric)
-        if e and e["alert"] and _beyond_uncertainty(e):
-            num = _precise(e["sampling_error"])
+        e = None if result.estimated is None else result.estimated.metrics.get(metric)
+        if e is not None and e.alert and _beyond_uncertainty(e):
+            assert e.value is not None and e.sampling_error is not None
+            num = _precise(e.sampling_error)
             signals.append(
                 Signal(
                     ESTIMATED_PERFORMANCE,
                     metric,
                     "warning",
-                    f"estimated {metric} {num(e['value'])} (± {num(e['sampling_error'])}) outside "
-                    f"[{num(e['lower_threshold'])}, {num(e['upper_threshold'])}] before labels "
-                    f"({coverage:.0%} labelled)",
-                    e["value"],
-                    e["lower_threshold"],
-                    {"reference": e["reference"]},
+                    f"estimated {metric} {num(e.value)} (± {num(e.sampling_error)}) outside "
+                    f"[{_bound(num, e.lower_threshold)}, {_bound(num, e.upper_threshold)}] "
+                    f"before labels ({coverage:.0%} labelled)",
+                    e.value,
+                    e.lower_threshold,
+                    {"reference": e.reference},
                 )
             )
-    return Evaluation(model, frozenset(covers), tuple(signals), window)
+    return Evaluation(model, frozenset(covers), tuple(signals), result.start)
 
 
-def _beyond_uncertainty(e: Mapping[str, Any]) -> bool:
+def _beyond_uncertainty(e: EstimatedMetricResult) -> bool:
     """An estimate off its reference by more than its own stated sampling error (a band
     without width, as a collapsed one was, never alerts)."""
-    value, reference, error = e.get("value"), e.get("reference"), e.get("sampling_error")
+    value, reference, error = e.value, e.reference, e.sampling_error
     if value is None or reference is None or not error:
         return False
     return bool(abs(value - reference) > error)
 
 
-def _precise(error: float) -> Any:
+def _precise(error: float) -> Callable[[float], str]:
     """A formatter showing figures to two significant digits of ``error``, so a value and
     bounds that differ by more than the error never print the same."""
     if abs(error) >= 1000 or error <= 0:
@@ -386,9 +393,19 @@ def _precise(error: float) -> Any:
     return lambda x: f"{x:,.{digits}f}" if abs(x) < 1000 else _num(x)
 
 
-def detector_evaluation(
-    model: str, detections: Sequence[Mapping[str, Any]], errors: int
-) -> Evaluation:
+def _bound(num: Callable[[float], str], x: float | None) -> str:
+    return "n/a" if x is None else num(x)
+
+
+def _fmt_num(x: float | None) -> str:
+    return "n/a" if x is None else _num(x)
+
+
+def _fixed(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def detector_evaluation(model: str, detections: Sequence[Detection], errors: int) -> Evaluation:
     """A run of the error stream: one ``concept_drift`` signal when any detector found
     the error rising (which ones, where); a run that consumed errors without such a
     detection counts as clear. Runs without new errors say nothing.
@@ -398,10 +415,10 @@ def detector_evaluation(
     figures do not rise is not an alarm of rising errors."""
     if not errors:
         return Evaluation(model, frozenset())
-    rising = [d for d in detections if _rising(d.get("details") or {})]
+    rising = [d for d in detections if d.rising]
     signals: tuple[Signal, ...] = ()
     if rising:
-        absolute = any((d["details"].get("measure") == "absolute_error") for d in rising)
+        absolute = any(d.details.measure == "absolute_error" for d in rising)
         signals = (
             Signal(
                 CONCEPT_DRIFT,
@@ -409,46 +426,35 @@ def detector_evaluation(
                 "warning",
                 ("absolute error rising: " if absolute else "error rate rising: ")
                 + "; ".join(_detection_text(d) for d in rising),
-                rising[-1]["details"]["error_after"],
+                rising[-1].details.error_after,
                 None,
                 {
-                    "detectors": sorted({d["detector"] for d in rising}),
-                    "error_before": rising[-1]["details"]["error_before"],
+                    "detectors": sorted({d.detector for d in rising}),
+                    "error_before": rising[-1].details.error_before,
                 },
             ),
         )
     return Evaluation(model, frozenset({CONCEPT_DRIFT}), signals)
 
 
-def _rising(details: Mapping[str, Any]) -> bool:
-    before, after = details.get("error_before"), details.get("error_after")
-    return (
-        bool(details.get("rising"))
-        and before is not None
-        and after is not None
-        and (after > before)
-    )
+def _detection_text(d: Detection) -> str:
+    details = d.details
+    absolute = details.measure == "absolute_error"
 
+    def value(x: float | None) -> str:
+        return _fmt(x) if absolute or x is None else f"{x:.1%}"
 
-def _detection_text(d: Mapping[str, Any]) -> str:
-    details = d["details"]
-    absolute = details.get("measure") == "absolute_error"
-
-    def value(x: float) -> str:
-        return _fmt(x) if absolute else f"{x:.1%}"
-
-    text = f"{d['detector']} {value(details['error_before'])} -> {value(details['error_after'])}"
-    if details.get("errors_before") is not None and details.get("errors_after") is not None:
+    text = f"{d.detector} {value(details.error_before)} -> {value(details.error_after)}"
+    if details.errors_before is not None and details.errors_after is not None:
         text += (
-            f" ({details['errors_before']:,} errors before, {details['errors_after']:,} since "
-            f"error {details.get('change_position', 0):,}; detected at error {d['position']:,}"
+            f" ({details.errors_before:,} errors before, {details.errors_after:,} since "
+            f"error {details.change_position or 0:,}; detected at error {d.position:,}"
         )
-        label_ts = details.get("label_ts")
-        if label_ts:
-            text += f" from labels up to {datetime.fromisoformat(label_ts):%a %d %b %H:%M}"
+        if details.label_ts is not None:
+            text += f" from labels up to {details.label_ts:%a %d %b %H:%M}"
         text += ")"
     else:
-        text += f" (detected at error {d['position']:,})"
+        text += f" (detected at error {d.position:,})"
     return text
 
 

@@ -144,7 +144,7 @@ def child_driftd(directory: Path) -> dict[str, Any]:
         results = engine.finalize()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         out = measured(rss, reset, wall, cpu, cpu_stall() - stall)
-    [window] = results.values()
+    [window] = [r.to_dict() for r in results.values()]  # the child prints JSON
     out.update(load=load_wall, folded=folded.rows, window_rows=window["rows"])
     out["columns"] = {c["column"]: c for c in window["drift"]["columns"]}
     return out

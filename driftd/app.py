@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from alerts.signals import Evaluation
     from alerts.sinks import Sink
     from monitor.performance import PerformanceEngine
+    from monitor.results import WindowResults
     from monitor.review import ReviewQueue
     from monitor.statistics import StatisticsEngine
 
@@ -151,13 +152,10 @@ class App:
 
     def window_results(
         self, limit: int = 50, *, starts: Sequence[datetime] | None = None
-    ) -> list[dict[str, Any]]:
-        import orjson
-
-        rows = self.statistics_repository.results(self.model, limit, starts=starts)
-        return [
-            {**r, "results": orjson.loads(r["results"]) if r["results"] else None} for r in rows
-        ]
+    ) -> list[WindowResults]:
+        """The latest finalized windows' statistics (those of ``starts`` when given),
+        oldest first."""
+        return self.statistics_repository.results(self.model, limit, starts=starts)
 
     # -- alerts -------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from driftd.experimenting import event
 from driftd.promotion import move
 from monitor.ab.bake import ESTIMATED, REALIZED, Reading, Watch, limit_for, pool, watch
 from monitor.concept.performance import LOWER_IS_BETTER
+from monitor.results import WindowPerformance
 from storage.experiment_state import BAKING, DONE, ROLLED_BACK, Experiment, ExperimentStates
 
 if TYPE_CHECKING:
@@ -62,23 +63,25 @@ def higher_is_better(metric: str) -> bool:
     return metric not in LOWER_IS_BETTER and metric != "cost"
 
 
-def realized_reading(window: Mapping[str, Any], metric: str) -> Reading | None:
-    performance = (window.get("realized") or {}).get("performance") or {}
-    m = (performance.get("metrics") or {}).get(metric)
-    if not m or m.get("value") is None or m.get("lower") is None or m.get("upper") is None:
+def realized_reading(window: WindowPerformance, metric: str) -> Reading | None:
+    performance = window.realized
+    m = None if performance is None else performance.metrics.get(metric)
+    if performance is None or m is None:
         return None
-    z = float(norm.ppf(0.5 + performance.get("confidence", 0.95) / 2))
-    return Reading(int(m["n"]), float(m["value"]), (m["upper"] - m["lower"]) / (2 * z))
+    if m.value is None or m.lower is None or m.upper is None:
+        return None
+    z = float(norm.ppf(0.5 + performance.confidence / 2))
+    return Reading(int(m.n), float(m.value), (m.upper - m.lower) / (2 * z))
 
 
-def estimated_reading(window: Mapping[str, Any], metric: str) -> Reading | None:
-    estimated = window.get("estimated") or {}
-    m = (estimated.get("metrics") or {}).get(metric)
-    n = int(estimated.get("n") or 0)
-    if not m or m.get("value") is None or m.get("sampling_error") is None or n == 0:
+def estimated_reading(window: WindowPerformance, metric: str) -> Reading | None:
+    estimated = window.estimated
+    m = None if estimated is None else estimated.metrics.get(metric)
+    n = 0 if estimated is None else int(estimated.n or 0)
+    if m is None or m.value is None or m.sampling_error is None or n == 0:
         return None
     scale = n if metric in PER_ROW else 1
-    return Reading(n, m["value"] / scale, m["sampling_error"] / scale)
+    return Reading(n, m.value / scale, m.sampling_error / scale)
 
 
 def ab_figures(
@@ -109,14 +112,14 @@ def bake(
     served_until = promoted + b.period
     ends = served_until + app.config.performance.label_delay
     windows = app.performance_repository.windows(app.model, WINDOWS)
-    bounds = app.performance_repository.window_bounds(app.model, [w["start"] for w in windows])
-    after = [w for w in windows if promoted <= w["start"] < served_until]
+    bounds = app.performance_repository.window_bounds(app.model, [w.start for w in windows])
+    after = [w for w in windows if promoted <= w.start < served_until]
     before = [
         w
         for w in windows
-        if w["start"] >= promoted - b.period
-        and bounds.get(w["start"], w["start"]) <= promoted
-        and w["state"] != "pending"
+        if w.start >= promoted - b.period
+        and bounds.get(w.start, w.start) <= promoted
+        and w.state != "pending"
     ]
     previous = (exp.details.get("promotion") or {}).get("previous") or exp.champion
     watches: list[Watch] = []
@@ -140,7 +143,7 @@ def bake(
                 continue
             limit = limit_for(hib, old.value, drop)
             basis = f"v{previous} realized {old.value:.4g} before the promotion, {drop:g} tolerated"
-        sources = [(REALIZED, realized_reading, [w for w in after if w["state"] != "pending"])]
+        sources = [(REALIZED, realized_reading, [w for w in after if w.state != "pending"])]
         if b.estimated:
             sources.append((ESTIMATED, estimated_reading, after))
         for source, read, chosen in sources:

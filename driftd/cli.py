@@ -175,7 +175,7 @@ def drift(
     with errors():
         application = load_app(config, log_level)
         with application:
-            rows = [w for w in application.window_results(10_000) if w["results"]]
+            rows = application.window_results(10_000)
         if window is not None:
             try:
                 wanted = datetime.fromisoformat(window)
@@ -184,15 +184,15 @@ def drift(
                 raise typer.Exit(2) from None
             if wanted.tzinfo is None:
                 wanted = wanted.replace(tzinfo=UTC)
-            rows = [w for w in rows if w["start"] == wanted]
+            rows = [w for w in rows if w.start == wanted]
         if not rows:
             typer.echo(
                 "driftd: no finalized window" + (f" starts at {window}" if window else ""), err=True
             )
             raise typer.Exit(1)
-        results = rows[-1]["results"]
+        results = rows[-1]
         if json:
-            typer.echo(dump(results))
+            typer.echo(dump(results.to_dict()))
             return
         from driftd.progress import print_drift
 

@@ -7,107 +7,121 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from monitor.results import WindowPerformance, WindowResults
 
-def window_summary(results: Mapping[str, Any] | None) -> dict[str, Any] | None:
+
+def window_summary(results: WindowResults | None) -> dict[str, Any] | None:
     """What `status` shows of a window's statistics (`driftd drift` shows everything)."""
-    if not results:
+    if results is None:
         return None
-    drift = results["drift"]
+    drift = results.drift
     return {
-        "dataset_drift": drift["drifted"],
-        "drift_share": drift["share"],
+        "dataset_drift": drift.drifted,
+        "drift_share": drift.share,
         "drifted_columns": [
-            {k: c[k] for k in ("column", "method", "score", "threshold")}
-            for c in drift["columns"]
-            if c["drifted"]
+            {"column": c.column, "method": c.method, "score": c.score, "threshold": c.threshold}
+            for c in drift.columns
+            if c.drifted
         ],
         "quality_failed": [
-            {k: q[k] for k in ("check", "column", "value", "threshold", "severity")}
-            for q in results["quality_failed"]
+            {
+                "check": q.check,
+                "column": q.column,
+                "value": q.value,
+                "threshold": q.threshold,
+                "severity": q.severity,
+            }
+            for q in results.quality_failed
         ],
-        "prediction_drift": [
-            c["column"] for c in results.get("prediction_drift", []) if c["drifted"]
-        ],
-        "multivariate_drift": [
-            m["detector"] for m in results.get("multivariate", []) if m["drifted"]
-        ],
-        "report": results.get("report"),
+        "prediction_drift": [c.column for c in results.prediction_drift if c.drifted],
+        "multivariate_drift": [m.detector for m in results.multivariate if m.drifted],
+        "report": results.report,
     }
 
 
-def summarize(start: datetime, results: Mapping[str, Any]) -> str:
+def _short(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def summarize(start: datetime, results: WindowResults) -> str:
     """One line on a window's drift and failed quality checks; empty when all is well."""
-    drift = results["drift"]
-    columns = [c for c in drift["columns"] if c["drifted"]]
-    failed = results["quality_failed"]
-    joint = [m for m in results.get("multivariate", []) if m["drifted"]]
-    outputs = [c for c in results.get("prediction_drift", []) if c["drifted"]]
+    drift = results.drift
+    columns = [c for c in drift.columns if c.drifted]
+    failed = results.quality_failed
+    joint = [m for m in results.multivariate if m.drifted]
+    outputs = [c for c in results.prediction_drift if c.drifted]
     if not columns and not failed and not joint and not outputs:
         return ""
     parts = []
     if columns:
-        head = "dataset drift" if drift["drifted"] else "drift"
+        head = "dataset drift" if drift.drifted else "drift"
         shown = ", ".join(
-            f"{c['column']} ({c['method']} {c['score']:.3g} vs {c['threshold']:.3g})"
+            f"{c.column} ({c.method} {_short(c.score)} vs {_short(c.threshold)})"
             for c in columns[:4]
         )
         more = f" and {len(columns) - 4} more" if len(columns) > 4 else ""
-        parts.append(f"{head} in {len(columns)}/{drift['columns_total']} columns: {shown}{more}")
+        parts.append(f"{head} in {len(columns)}/{drift.columns_total} columns: {shown}{more}")
     if outputs:
         parts.append(
             "prediction drift: "
             + ", ".join(
-                f"{c['column'][1:]} ({c['method']} {c['score']:.3g} vs {c['threshold']:.3g})"
+                f"{c.column[1:]} ({c.method} {_short(c.score)} vs {_short(c.threshold)})"
                 for c in outputs
             )
         )
     if joint:
         parts.append(
             "multivariate: "
-            + ", ".join(f"{m['detector']} {m['score']:.3g} vs {m['threshold']:.3g}" for m in joint)
+            + ", ".join(f"{m.detector} {_short(m.score)} vs {_short(m.threshold)}" for m in joint)
         )
     if failed:
         parts.append(
             "quality: "
             + ", ".join(
-                f"{q['check']}"
-                + (f" in {q['column']}" if q["column"] else "")
-                + (f" ({q['detail']})" if q["detail"] else "")
+                f"{q.check}"
+                + (f" in {q.column}" if q.column else "")
+                + (f" ({q.detail})" if q.detail else "")
                 for q in failed[:3]
             )
         )
-    if results.get("report"):
-        parts.append(f"report {results['report']}")
+    if results.report:
+        parts.append(f"report {results.report}")
     return f"window {start:%a %d %b %H:%M}: " + "; ".join(parts)
 
 
-def performance_summary(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def performance_summary(row: WindowPerformance | None) -> dict[str, Any] | None:
     """What `status` shows of a window's performance: coverage and state, realized
     metrics with intervals, the degradation test, estimates with bounds."""
     if row is None:
         return None
-    realized = (row["realized"] or {}).get("performance")
-    estimated = row["estimated"]
+    realized, estimated = row.realized, row.estimated
     return {
-        "state": row["state"],
-        "labelled": row["labelled"],
-        "coverage": row["coverage"],
+        "state": row.state,
+        "labelled": row.labelled,
+        "coverage": row.coverage,
         "realized": None
         if realized is None
         else {
-            name: {k: m[k] for k in ("value", "lower", "upper", "method")}
-            for name, m in realized["metrics"].items()
+            name: {"value": m.value, "lower": m.lower, "upper": m.upper, "method": m.method}
+            for name, m in realized.metrics.items()
         },
-        "degradation": (row["realized"] or {}).get("degradation"),
-        "target_drift": (row["realized"] or {}).get("target_drift"),
+        "degradation": None
+        if realized is None or row.degradation is None
+        else {metric: d.to_dict() for metric, d in row.degradation.items()},
+        "target_drift": None
+        if realized is None or row.target_drift is None
+        else row.target_drift.to_dict(),
         "estimated": None
         if estimated is None
         else {
             name: {
-                k: m[k]
-                for k in ("value", "sampling_error", "lower_threshold", "upper_threshold", "alert")
+                "value": m.value,
+                "sampling_error": m.sampling_error,
+                "lower_threshold": m.lower_threshold,
+                "upper_threshold": m.upper_threshold,
+                "alert": m.alert,
             }
-            for name, m in estimated["metrics"].items()
+            for name, m in estimated.metrics.items()
         },
     }
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from monitor.ingest import Progress
+from monitor.results import WindowResults
 
 
 @contextmanager
@@ -140,52 +141,53 @@ def _window_cells(w: dict[str, Any]) -> list[str]:
     ]
 
 
-def print_drift(results: dict[str, Any]) -> None:
+def print_drift(results: WindowResults) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    def g4(x: float | None) -> str:
+        return "-" if x is None else f"{x:.4g}"
+
     console = Console()
-    drift = results["drift"]
+    drift = results.drift
     console.print(
-        f"[bold]window {results['start']}[/] ({results['rows']} rows): "
-        + ("[red]dataset drift[/]" if drift["drifted"] else "no dataset drift")
-        + f", {drift['drifted_columns']}/{drift['columns_total']} columns drifted"
-        + f" (dataset drift at {drift['drift_share']:.0%})"
+        f"[bold]window {results.start.isoformat()}[/] ({results.rows} rows): "
+        + ("[red]dataset drift[/]" if drift.drifted else "no dataset drift")
+        + f", {drift.drifted_columns}/{drift.columns_total} columns drifted"
+        + f" (dataset drift at {drift.drift_share:.0%})"
     )
     table = Table("column", "type", "method", "score", "threshold", "drifted", "basis")
-    for c in drift["columns"]:
-        score = "-" if c["score"] is None else f"{c['score']:.4g}"
-        if c.get("error_bound") is not None:  # binned: the exact score is within the bound
-            score += f" ± {c['error_bound']:.2g}"
+    for c in drift.columns:
+        score = g4(c.score)
+        if c.error_bound is not None:  # binned: the exact score is within the bound
+            score += f" ± {c.error_bound:.2g}"
         table.add_row(
-            c["column"],
-            c["column_type"],
-            c["method"],
+            c.column,
+            c.column_type,
+            c.method,
             score,
-            f"{c['threshold']:.4g}",
-            "[red]yes[/]" if c["drifted"] else "no",
-            c["basis"],
+            g4(c.threshold),
+            "[red]yes[/]" if c.drifted else "no",
+            c.basis,
         )
     console.print(table)
-    for m in results.get("multivariate", []):
-        score = "-" if m["score"] is None else f"{m['score']:.4g}"
+    for m in results.multivariate:
         console.print(
-            f"multivariate {m['detector']}: {score} (threshold {m['threshold']:.4g}, "
-            f"{m['n_current']} window rows vs {m['n_reference']} reference rows)"
-            + (" [red]drift[/]" if m["drifted"] else "")
+            f"multivariate {m.detector}: {g4(m.score)} (threshold {g4(m.threshold)}, "
+            f"{m.n_current} window rows vs {m.n_reference} reference rows)"
+            + (" [red]drift[/]" if m.drifted else "")
         )
     checks = Table("check", "column", "value", "threshold", "severity", "failed", "detail")
-    for q in results["quality"]:
-        value = "-" if q["value"] is None else f"{q['value']:.4g}"
+    for q in results.quality:
         checks.add_row(
-            q["check"],
-            q["column"] or "",
-            value,
-            f"{q['threshold']:.4g}",
-            q["severity"],
-            "[red]yes[/]" if q["failed"] else "no",
-            q["detail"],
+            q.check,
+            q.column or "",
+            g4(q.value),
+            g4(q.threshold),
+            q.severity,
+            "[red]yes[/]" if q.failed else "no",
+            q.detail,
         )
     console.print(checks)
-    if results.get("report"):
-        console.print(f"detail report: {results['report']}")
+    if results.report:
+        console.print(f"detail report: {results.report}")

@@ -17,9 +17,9 @@ def status(app: App, limit: int = 50, since: datetime | None = None) -> dict[str
     model = app.model
     windows = app.status_queries.windows(model, limit, since=since)
     starts = [w["start"] for w in windows]
-    results = {w["start"]: w["results"] for w in app.window_results(starts=starts)}
+    results = {r.start: r for r in app.window_results(starts=starts)}
     performance = {
-        r["start"]: r
+        r.start: r
         for r in app.performance_repository.windows(model, len(starts) or 1, starts=starts)
     }
     review = app.review_repository.counts(model)
@@ -34,7 +34,7 @@ def status(app: App, limit: int = 50, since: datetime | None = None) -> dict[str
         "ingestion": app.status_queries.ingestion(model),
         "windows": windows,
         "jobs": {job.name: run_dict(app.runs.last(job.name)) for job in app.jobs()},
-        "detections": app.performance_repository.detections(model, 20),
+        "detections": [d.to_dict() for d in app.performance_repository.detections(model, 20)],
         "review": review["states"],
         "alerts": {
             "open": [

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from storage.results import Detection, WindowPerformance, WindowResults
 from storage.rows import (
     Checkpoint,
     Chunk,
@@ -43,7 +44,7 @@ class StatisticsRepository(Protocol):
 
     def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]: ...
 
-    def save_results(self, model: str, results: Mapping[datetime, str]) -> None: ...
+    def save_results(self, model: str, results: Mapping[datetime, WindowResults]) -> None: ...
 
     def window_sizes(self, model: str, limit: int) -> list[tuple[datetime, int]]: ...
 
@@ -66,7 +67,12 @@ class PerformanceRepository(Protocol):
     ) -> dict[datetime, list[LabelledRow]]: ...
 
     def save_windows(
-        self, model: str, rows: Sequence[dict[str, Any]], *, cursor: int | None, now: datetime
+        self,
+        model: str,
+        rows: Sequence[WindowPerformance],
+        *,
+        cursor: int | None,
+        now: datetime,
     ) -> None: ...
 
     def stream(self, model: str) -> ErrorStream: ...
@@ -79,7 +85,7 @@ class PerformanceRepository(Protocol):
         self,
         model: str,
         stream: ErrorStream,
-        detections: Sequence[dict[str, Any]],
+        detections: Sequence[Detection],
         *,
         now: datetime,
     ) -> None: ...

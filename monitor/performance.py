@@ -45,6 +45,15 @@ from monitor.concept.performance import (
 )
 from monitor.drift.compare import ColumnDrift, column_drift
 from monitor.drift.samples import ReferenceColumn
+from monitor.results import (
+    Detection,
+    DetectionDetails,
+    WindowPerformance,
+    column_result,
+    degradation_result,
+    estimate_result,
+    realized_performance,
+)
 from storage.rows import ErrorStream, LabelledRow, StreamRow
 
 logger = logging.getLogger(__name__)
@@ -96,10 +105,14 @@ def normalize(value: Any) -> Any:
 class StreamReport:
     errors: int = 0
     waiting: int = 0
-    detections: list[dict[str, Any]] = field(default_factory=list)
+    detections: list[Detection] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"errors": self.errors, "waiting": self.waiting, "detections": self.detections}
+        return {
+            "errors": self.errors,
+            "waiting": self.waiting,
+            "detections": [d.to_dict() for d in self.detections],
+        }
 
 
 class PerformanceEngine:
@@ -125,7 +138,7 @@ class PerformanceEngine:
 
     # -- windows ------------------------------------------------------------------------
 
-    def update(self, now: datetime) -> dict[datetime, dict[str, Any]]:
+    def update(self, now: datetime) -> dict[datetime, WindowPerformance]:
         """Recompute every window whose labels or rows changed, or that just matured."""
         changed, cursor = self.repository.changed_windows(self.model)
         # a window is recomputed when its join changed, and once more when it matures
@@ -146,29 +159,12 @@ class PerformanceEngine:
             rows = self.repository.windows_rows(self.model, batch)
             for start in batch:
                 results[start] = self.window(rows.get(start, []), start, bounds[start], now)
-        self.repository.save_windows(
-            self.model,
-            [
-                {
-                    **r,
-                    "realized": {
-                        "performance": r["realized"],
-                        "degradation": r["degradation"],
-                        "target_drift": r["target_drift"],
-                    }
-                    if r["realized"]
-                    else None,
-                }
-                for r in results.values()
-            ],
-            cursor=cursor,
-            now=now,
-        )
+        self.repository.save_windows(self.model, list(results.values()), cursor=cursor, now=now)
         return results
 
     def window(
         self, rows: Sequence[LabelledRow], start: datetime, end: datetime, now: datetime
-    ) -> dict[str, Any]:
+    ) -> WindowPerformance:
         s = self.settings
         labelled = [r for r in rows if r.label is not None]
         coverage = len(labelled) / len(rows) if rows else 0.0
@@ -181,34 +177,36 @@ class PerformanceEngine:
             except ValueError as exc:  # e.g. one class only: no AUC
                 logger.info("no realized performance for window %s: %s", start, exc)
             else:
-                realized = performance.to_dict()
+                realized = realized_performance(performance)
                 if self.reference is not None:
                     degradation = {
-                        metric: degraded(
-                            performance, self.reference, metric=metric, tolerance=s.tolerance
-                        ).to_dict()
+                        metric: degradation_result(
+                            degraded(
+                                performance, self.reference, metric=metric, tolerance=s.tolerance
+                            )
+                        )
                         for metric in s.metrics
                         if metric in performance.metrics and metric in self.reference.metrics
                     }
         target = None
         if self.reference_labels is not None and len(labelled) >= s.min_labelled:
-            target = self.target_drift([r.label for r in labelled]).to_dict()
+            target = column_result(self.target_drift([r.label for r in labelled]))
         estimated = None
         scores = np.array([r.score for r in rows if r.score is not None], dtype=float)
         if self.estimator is not None and scores.size >= s.min_labelled:
-            estimated = self.estimator.estimate(scores).to_dict()
-        return {
-            "start": start,
-            "end": end,
-            "predictions": len(rows),
-            "labelled": len(labelled),
-            "coverage": coverage,
-            "state": state,
-            "realized": realized,
-            "degradation": degradation,
-            "target_drift": target,
-            "estimated": estimated,
-        }
+            estimated = estimate_result(self.estimator.estimate(scores))
+        return WindowPerformance(
+            start=start,
+            end=end,
+            predictions=len(rows),
+            labelled=len(labelled),
+            coverage=coverage,
+            state=state,
+            realized=realized,
+            degradation=degradation,
+            target_drift=target,
+            estimated=estimated,
+        )
 
     def target_drift(self, labels: Sequence[Any]) -> ColumnDrift:
         """The labels' distribution against the reference target's (Evidently's default
@@ -331,26 +329,24 @@ class PerformanceEngine:
         return report
 
 
-def _detection(
-    name: str, position: int, row: StreamRow, change: Change, task: str
-) -> dict[str, Any]:
+def _detection(name: str, position: int, row: StreamRow, change: Change, task: str) -> Detection:
     """A detection as stored: when its evidence arrived (the label's time: errors reach
     the detectors in label arrival order, so the prediction's own time says nothing about
     when the error rate moved) and the detector's own account of the change."""
-    return {
-        "detector": name,
-        "position": position,
-        "ts": row.label_ts,
-        "details": {
-            "label_ts": row.label_ts.isoformat(),
-            "prediction_ts": row.ts.isoformat() if row.ts is not None else None,
+    return Detection(
+        detector=name,
+        position=position,
+        ts=row.label_ts,
+        details=DetectionDetails(
+            label_ts=row.label_ts,
+            prediction_ts=row.ts,
             # the error rate (mean error) before and after the detector's change point
-            "error_before": change.before,
-            "error_after": change.after,
-            "errors_before": change.n_before,
-            "errors_after": change.n_after,
-            "change_position": position - change.n_after + 1,
-            "rising": change.rising,
-            "measure": "absolute_error" if task == "regression" else "error_rate",
-        },
-    }
+            error_before=change.before,
+            error_after=change.after,
+            errors_before=change.n_before,
+            errors_after=change.n_after,
+            change_position=position - change.n_after + 1,
+            rising=change.rising,
+            measure="absolute_error" if task == "regression" else "error_rate",
+        ),
+    )

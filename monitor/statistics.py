@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,15 @@ from monitor.drift.quality import QualityThresholds, window_checks
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import NUMBERS, WindowState, merge, partial, row_keys
 from monitor.drift.thresholds import Calibrated
+from monitor.results import (
+    Calibration,
+    DriftResult,
+    WindowResults,
+    column_result,
+    drift_result,
+    multivariate_result,
+    quality_check,
+)
 from storage.rows import StoredRow
 
 logger = logging.getLogger(__name__)
@@ -194,8 +203,8 @@ class StatisticsEngine:
         return self._references
 
     def finalize(
-        self, report: Callable[[datetime, WindowState, dict[str, Any]], str | None] | None = None
-    ) -> dict[datetime, dict[str, Any]]:
+        self, report: Callable[[datetime, WindowState, DriftResult], str | None] | None = None
+    ) -> dict[datetime, WindowResults]:
         """Results of every window whose state changed since it was last finalized.
 
         ``report(start, state, drift)`` renders the detail report of a window with dataset
@@ -216,7 +225,7 @@ class StatisticsEngine:
         results = {}
         for start, end, predictions, duplicates, payload in pending:
             state = WindowState.from_dict(orjson.loads(payload))
-            results[start] = self.window_results(
+            result = self.window_results(
                 state,
                 start,
                 end,
@@ -225,22 +234,17 @@ class StatisticsEngine:
                 duplicates=duplicates,
                 exact_values=self._stored_values(start),
             )
-            if report is not None and results[start]["drift"]["drifted"]:
+            if report is not None and result.drift.drifted:
                 try:
-                    path = report(start, state, results[start]["drift"])
+                    path = report(start, state, result.drift)
                     if path:
-                        results[start]["report"] = path
+                        result = replace(result, report=path)
                 except Exception:  # a failed report must not lose the statistics
                     logger.exception("could not write the drift report of window %s", start)
+            results[start] = result
         self._kept.clear()
         self._kept_total = 0
-        self.repository.save_results(
-            self.model,
-            {
-                start: orjson.dumps(r, option=orjson.OPT_NON_STR_KEYS).decode()
-                for start, r in results.items()
-            },
-        )
+        self.repository.save_results(self.model, results)
         return results
 
     def window_results(
@@ -253,7 +257,7 @@ class StatisticsEngine:
         *,
         duplicates: int = 0,
         exact_values: ExactValues | None = None,
-    ) -> dict[str, Any]:
+    ) -> WindowResults:
         s = self.settings
         methods, thresholds = self._tests()
         calibrated = s.mode == "calibrated"
@@ -283,21 +287,16 @@ class StatisticsEngine:
             thresholds=s.quality,
         )
         multivariate = [] if drift.insufficient else self.multivariate(state)
-        return {
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "rows": predictions,
-            "drift": drift.to_dict(),
-            "prediction_drift": [c.to_dict() for c in outputs.columns],
-            "quality": [c.to_dict() for c in checks],
-            "quality_failed": [c.to_dict() for c in checks if c.failed],
-            "calibration": {
-                "mode": s.mode,
-                "false_alarm_rate": s.false_alarm_rate,
-                "control": drift.control,
-            },
-            "multivariate": [m.to_dict() for m in multivariate],
-        }
+        return WindowResults(
+            start=start,
+            end=end,
+            rows=predictions,
+            drift=drift_result(drift),
+            prediction_drift=tuple(column_result(c) for c in outputs.columns),
+            quality=tuple(quality_check(c) for c in checks),
+            calibration=Calibration(s.mode, s.false_alarm_rate, drift.control),
+            multivariate=tuple(multivariate_result(m) for m in multivariate),
+        )
 
     def _tests(self) -> tuple[dict[str, str], dict[str, Threshold]]:
         """Each column's method and threshold, prepared once for every window: the

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,66 +19,17 @@ import orjson
 from sqlalchemy import Connection, func, select, update
 
 from storage import schema
+from storage.alert_rows import FAILED as FAILED
+from storage.alert_rows import OPEN as OPEN
+from storage.alert_rows import PENDING as PENDING
+from storage.alert_rows import RESOLVED as RESOLVED
+from storage.alert_rows import SENT as SENT
+from storage.alert_rows import Incident as Incident
+from storage.alert_rows import OutboxItem as OutboxItem
+from storage.alert_rows import Silence as Silence
 from storage.store import Store
 
-OPEN, RESOLVED = "open", "resolved"
-PENDING, SENT, FAILED = "pending", "sent", "failed"
 CURSOR = "alerts"  # cursors.name: the latest window evaluated, in epoch seconds
-
-
-@dataclass(frozen=True)
-class Incident:
-    pk: int
-    model: str
-    rule: str
-    scope: str
-    state: str
-    severity: str
-    summary: str
-    opened_at: datetime
-    last_seen_at: datetime
-    last_window: datetime | None
-    clear_streak: int
-    last_notified_at: datetime | None
-    notified_severity: str | None
-    suppressed: str | None
-    root_pk: int | None
-    resolved_at: datetime | None
-    details: dict[str, Any]
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.model, self.rule, self.scope)
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    pk: int
-    model: str
-    kind: str
-    root_pk: int | None
-    payload: dict[str, Any]
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    created_at: datetime
-    sent_at: datetime | None
-    channel: str | None
-    delivery_ref: str | None
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class Silence:
-    pk: int
-    model: str
-    rule: str
-    scope: str
-    starts_at: datetime
-    ends_at: datetime
-    comment: str
-    created_by: str | None
-    created_at: datetime
 
 
 def _incident(row: Any) -> Incident:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, and_, delete, func, select, update
 
 from storage import schema
 from storage.errors import StorageError
+from storage.results import WindowPerformance, WindowResults
 from storage.store import Store
 
 
@@ -130,11 +131,20 @@ def _training(r: Any) -> Training:
     )
 
 
-def _values(metrics: Any, key: str | None = None) -> dict[str, float]:
-    """``{metric: value}`` of a stored performance JSON (``key`` selects a part)."""
-    part = (metrics or {}).get(key) if key else metrics
-    found = (part or {}).get("metrics") or {}
-    return {name: m["value"] for name, m in found.items() if m.get("value") is not None}
+def _realized_values(performance: WindowPerformance | None) -> dict[str, float]:
+    """``{metric: value}`` of a window's realized performance (labelled rows so far)."""
+    if performance is None or performance.realized is None:
+        return {}
+    metrics = performance.realized.metrics
+    return {name: m.value for name, m in metrics.items() if m.value is not None}
+
+
+def _estimated_values(performance: WindowPerformance | None) -> dict[str, float]:
+    """``{metric: value}`` of a window's label-free estimate."""
+    if performance is None or performance.estimated is None:
+        return {}
+    metrics = performance.estimated.metrics
+    return {name: m.value for name, m in metrics.items() if m.value is not None}
 
 
 class ModelRepository:
@@ -344,7 +354,16 @@ class ModelRepository:
         trainings = self.trainings(model, limit=1)
         last = trainings[-1] if trainings else None
         query = (
-            select(w.c.start, w.c.end, w.c.results, wp.c.state, wp.c.realized, wp.c.estimated)
+            select(
+                w.c.start,
+                w.c.end,
+                w.c.results,
+                wp.c.predictions,
+                wp.c.labelled,
+                wp.c.state,
+                wp.c.realized,
+                wp.c.estimated,
+            )
             .outerjoin(wp, and_(wp.c.model == w.c.model, wp.c.window_start == w.c.start))
             .where(w.c.model == model)
         )
@@ -368,16 +387,25 @@ class ModelRepository:
             new_labels = int(conn.execute(labelled).scalar() or 0)
         signals = []
         for r in reversed(rows):
-            results = _decode(r.results)
-            drifted = None if results is None else bool(results["drift"]["drifted"])
+            results = None if r.results is None else WindowResults.from_dict(_decode(r.results))
+            performance = None
+            if r.state is not None:
+                performance = WindowPerformance.from_stored(
+                    start=r.start,
+                    predictions=r.predictions,
+                    labelled=r.labelled,
+                    state=r.state,
+                    realized=_decode(r.realized),
+                    estimated=_decode(r.estimated),
+                )
             signals.append(
                 WindowSignal(
                     r.start,
                     r.end,
-                    drifted,
+                    None if results is None else results.drift.drifted,
                     r.state,
-                    _values(_decode(r.realized), "performance"),
-                    _values(_decode(r.estimated)),
+                    _realized_values(performance),
+                    _estimated_values(performance),
                 )
             )
         return Signals(tuple(signals), detections, last, new_labels)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import schema
+from storage.results import Detection, DetectionDetails, WindowPerformance
 from storage.rows import ErrorStream, LabelledRow, StreamRow
 from storage.store import Store
 
@@ -138,19 +139,24 @@ class PerformanceRepository:
         return out
 
     def save_windows(
-        self, model: str, rows: Iterable[dict[str, Any]], *, cursor: int | None, now: datetime
+        self,
+        model: str,
+        rows: Iterable[WindowPerformance],
+        *,
+        cursor: int | None,
+        now: datetime,
     ) -> None:
         """Upsert window performance rows and advance the labels cursor, atomically."""
         wp, c = schema.window_performance, schema.cursors
         values = [
             {
                 "model": model,
-                "window_start": row["start"],
-                "predictions": row["predictions"],
-                "labelled": row["labelled"],
-                "state": row["state"],
-                "realized": _json(row.get("realized")),
-                "estimated": _json(row.get("estimated")),
+                "window_start": row.start,
+                "predictions": row.predictions,
+                "labelled": row.labelled,
+                "state": row.state,
+                "realized": _json(row.realized_dict()),
+                "estimated": _json(None if row.estimated is None else row.estimated.to_dict()),
                 "updated_at": now,
             }
             for row in rows
@@ -181,7 +187,7 @@ class PerformanceRepository:
 
     def windows(
         self, model: str, limit: int = 50, *, starts: Sequence[datetime] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[WindowPerformance]:
         """The latest windows' performance (only those of ``starts`` when given), oldest
         first."""
         wp = schema.window_performance
@@ -191,15 +197,14 @@ class PerformanceRepository:
         with self.store.connect("reading window performance") as conn:
             rows = conn.execute(query.order_by(wp.c.window_start.desc()).limit(limit)).all()
         return [
-            {
-                "start": r.window_start,
-                "predictions": r.predictions,
-                "labelled": r.labelled,
-                "coverage": r.labelled / r.predictions if r.predictions else 0.0,
-                "state": r.state,
-                "realized": _decode(r.realized),
-                "estimated": _decode(r.estimated),
-            }
+            WindowPerformance.from_stored(
+                start=r.window_start,
+                predictions=r.predictions,
+                labelled=r.labelled,
+                state=r.state,
+                realized=_decode(r.realized),
+                estimated=_decode(r.estimated),
+            )
             for r in reversed(rows)
         ]
 
@@ -240,7 +245,7 @@ class PerformanceRepository:
         self,
         model: str,
         stream: ErrorStream,
-        detections: Sequence[dict[str, Any]],
+        detections: Sequence[Detection],
         *,
         now: datetime,
     ) -> None:
@@ -261,28 +266,28 @@ class PerformanceRepository:
                 conn.execute(
                     d.insert().values(
                         model=model,
-                        detector=detection["detector"],
-                        position=detection["position"],
-                        ts=detection["ts"],
-                        details=_json(detection.get("details")),
+                        detector=detection.detector,
+                        position=detection.position,
+                        ts=detection.ts,
+                        details=_json(detection.details.to_dict()),
                         created_at=now,
                     )
                 )
 
-    def detections(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
+    def detections(self, model: str, limit: int = 50) -> list[Detection]:
         d = schema.detections
         with self.store.connect("reading detections") as conn:
             rows = conn.execute(
                 select(d).where(d.c.model == model).order_by(d.c.pk.desc()).limit(limit)
             ).all()
         return [
-            {
-                "detector": r.detector,
-                "position": r.position,
-                "ts": r.ts,
-                "details": _decode(r.details),
-                "created_at": r.created_at,
-            }
+            Detection(
+                r.detector,
+                r.position,
+                r.ts,
+                DetectionDetails.from_dict(_decode(r.details) or {}),
+                r.created_at,
+            )
             for r in reversed(rows)
         ]
 

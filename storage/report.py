@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import and_, func, or_, select
 
 from storage import schema
+from storage.results import WindowResults
 from storage.store import Store
 
 ROW_COLUMNS = (
@@ -97,14 +98,12 @@ class ReportQueries:
         frame["score"] = pd.to_numeric(frame["score"], errors="coerce").astype(float)
         return frame
 
-    def window_results(
-        self, model: str, start: datetime, end: datetime
-    ) -> list[tuple[datetime, dict[str, Any]]]:
+    def window_results(self, model: str, start: datetime, end: datetime) -> list[WindowResults]:
         """Finalized statistics of the windows starting in the period, oldest first."""
         w = schema.windows
         with self.store.connect("reading a period's window statistics") as conn:
             rows = conn.execute(
-                select(w.c.start, w.c.results)
+                select(w.c.results)
                 .where(
                     w.c.model == model,
                     w.c.start >= start,
@@ -112,8 +111,8 @@ class ReportQueries:
                     w.c.results.is_not(None),
                 )
                 .order_by(w.c.start)
-            ).all()
-        return [(r.start, orjson.loads(r.results)) for r in rows]
+            ).scalars()
+            return [WindowResults.from_dict(orjson.loads(payload)) for payload in rows]
 
     def incidents(self, model: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Incidents open at some point of the period, in the order they opened."""

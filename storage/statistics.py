@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select, update
 
 from storage import schema
 from storage.ingest import _upsert
+from storage.results import WindowResults
 from storage.rows import StoredRow
 from storage.store import Store
 
@@ -142,33 +143,39 @@ class StatisticsRepository:
             )
             return [(start, n) for start, n in rows]
 
-    def save_results(self, model: str, results: Mapping[datetime, str]) -> None:
+    def save_results(self, model: str, results: Mapping[datetime, WindowResults]) -> None:
         now = datetime.now(UTC)
         w = schema.windows
         with self.store.transaction("saving window results") as conn:
-            for start, payload in results.items():
+            for start, result in results.items():
                 conn.execute(
                     update(w)
                     .where(w.c.model == model, w.c.start == start)
-                    .values(results=payload, finalized_at=now)
+                    .values(results=_dump(result), finalized_at=now)
                 )
 
-    def result(self, model: str, start: datetime) -> str | None:
+    def result(self, model: str, start: datetime) -> WindowResults | None:
         w = schema.windows
         with self.store.connect("reading window results") as conn:
-            return conn.execute(
+            payload = conn.execute(
                 select(w.c.results).where(w.c.model == model, w.c.start == start)
             ).scalar()
+        return None if payload is None else WindowResults.from_dict(orjson.loads(payload))
 
     def results(
         self, model: str, limit: int = 50, *, starts: Sequence[datetime] | None = None
-    ) -> list[dict[str, Any]]:
-        """The latest windows' results (only those of ``starts`` when given), oldest first."""
+    ) -> list[WindowResults]:
+        """The latest finalized windows' results (only those of ``starts`` when given),
+        oldest first."""
         w = schema.windows
-        query = select(w.c.start, w.c.end, w.c.predictions, w.c.results).where(w.c.model == model)
+        query = select(w.c.results).where(w.c.model == model, w.c.results.is_not(None))
         if starts is not None:
             query = query.where(w.c.start.in_(list(starts)))
             limit = max(limit, len(starts))
         with self.store.connect("reading window results") as conn:
-            rows = conn.execute(query.order_by(w.c.start.desc()).limit(limit))
-            return [dict(r._mapping) for r in reversed(rows.all())]
+            rows = conn.execute(query.order_by(w.c.start.desc()).limit(limit)).scalars().all()
+        return [WindowResults.from_dict(orjson.loads(payload)) for payload in reversed(rows)]
+
+
+def _dump(result: WindowResults) -> str:
+    return orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS).decode()

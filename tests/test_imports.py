@@ -68,6 +68,33 @@ def test_no_monitor_module_loads_a_heavy_dependency(module: str) -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded.intersection(HEAVY))
 
 
+@pytest.mark.parametrize(
+    "module", sorted(_module_name(path) for path in (ROOT / "alerts").rglob("*.py"))
+)
+def test_no_alerts_module_loads_a_heavy_dependency(module: str) -> None:
+    """alerts works through its protocol (alerts/abc.py) on SQLAlchemy-free rows and
+    results; the Slack client is loaded by the sink that sends."""
+    loaded = loaded_after(f"import {module}")
+    assert loaded.isdisjoint(HEAVY), sorted(loaded.intersection(HEAVY))
+
+
+# what alerts may import of storage: rows, results and errors, no repository
+ALERTS_STORAGE = {"storage.alert_rows", "storage.results", "storage.errors"}
+
+
+def test_alerts_depends_on_no_concrete_storage_class() -> None:
+    found = []
+    for path in sorted((ROOT / "alerts").rglob("*.py")):
+        module = _module_name(path)
+        source = path.read_text(encoding="utf-8")
+        for name in set(imported_modules(source, module, is_package=path.name == "__init__.py")):
+            if name.split(".")[0] == "storage" and not any(
+                name == allowed or name.startswith(f"{allowed}.") for allowed in ALERTS_STORAGE
+            ):
+                found.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert sorted(found) == []
+
+
 def test_the_spark_backend_loads_pyspark_and_no_other_heavy_dependency() -> None:
     loaded = loaded_after("import monitor.spark")
     others = set(HEAVY) - {"pyspark"}

@@ -13,7 +13,7 @@ import pickle
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from driftd.demo import data
 from driftd.demo.serving import DemoServer
 from driftd.logs import protect
 from driftd.report.demo import weekly_report
+from monitor.results import WindowPerformance
 from storage.errors import DriftdError
 
 MARKER = ".driftd-demo"
@@ -353,40 +354,38 @@ def _summary(out: Callable[[str], None], app: App, status: dict[str, object]) ->
             f"{len(windows)} windows; the latest ({last['start']:%a %H:%M}) has "
             f"{last['predictions']} predictions, {last['label_coverage']:.0%} labelled so far"
         )
-        _performance_table(out, windows)
+        starts = [w["start"] for w in windows]
+        performance = app.performance_repository.windows(app.model, len(starts), starts=starts)
+        _performance_table(out, performance)
     problems = app.health()
     out("health: " + ("ok" if not problems else "; ".join(problems)))
     out(f"next: {_command()} status -c {app.config.config_path}")
 
 
-def _performance_table(out: Callable[[str], None], windows: list[dict[str, object]]) -> None:
+def _performance_table(out: Callable[[str], None], windows: Sequence[WindowPerformance]) -> None:
     """Estimated (from scores, before labels) next to realized (from labels) per window."""
 
-    def value(perf: dict[str, object], kind: str, metric: str, fmt: str) -> str:
-        metrics = perf.get(kind) or {}
-        assert isinstance(metrics, dict)
-        m = metrics.get(metric)
-        if not m or m["value"] is None:
+    def value(perf: WindowPerformance, kind: str, metric: str, fmt: str) -> str:
+        if kind == "estimated":
+            estimated = None if perf.estimated is None else perf.estimated.metrics.get(metric)
+            if estimated is None or estimated.value is None:
+                return "-"
+            return format(estimated.value, fmt) + ("!" if estimated.alert else " ")
+        realized = None if perf.realized is None else perf.realized.metrics.get(metric)
+        if realized is None or realized.value is None:
             return "-"
-        flag = "!" if kind == "estimated" and m.get("alert") else " "
-        return format(m["value"], fmt) + flag
+        return format(realized.value, fmt) + " "
 
     out("")
     out("performance per window: estimated from the scores alone (! = alert), realized from labels")
     out("  window     labelled state        AUC est/real     accuracy est/real  est. cost")
-    for w in windows:
-        perf = w.get("performance")
-        if not isinstance(perf, dict):
-            continue
-        start = w["start"]
-        assert isinstance(start, datetime)
+    for perf in windows:
         out(
-            f"  {start:%a %H:%M}  {perf['coverage']:>6.0%}  {perf['state']:<11}"
+            f"  {perf.start:%a %H:%M}  {perf.coverage:>6.0%}  {perf.state:<11}"
             f"  {value(perf, 'estimated', 'roc_auc', '.3f'):>7} {value(perf, 'realized', 'roc_auc', '.3f'):>7}"
             f"   {value(perf, 'estimated', 'accuracy', '.3f'):>7} {value(perf, 'realized', 'accuracy', '.3f'):>7}"
             f"   {value(perf, 'estimated', 'cost', ',.0f'):>8}"
         )
-    out("")
 
 
 def _review(out: Callable[[str], None], app: App) -> None:

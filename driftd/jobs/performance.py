@@ -3,15 +3,15 @@ changed window, feed the concept-drift detectors, refresh the review queue, aler
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from driftd.config import Config, JobSchedule
 from driftd.jobs.base import Job, JobResult, register
 
 if TYPE_CHECKING:
     from driftd.app import App
+    from monitor.results import WindowPerformance
 
 
 @register
@@ -41,8 +41,8 @@ class Performance(Job):
         summary = {
             "windows": {
                 start.isoformat(): {
-                    "state": r["state"],
-                    "coverage": round(r["coverage"], 4),
+                    "state": r.state,
+                    "coverage": round(r.coverage, 4),
                     **{metric: _metric(r, metric) for metric in metrics},
                 }
                 for start, r in sorted(results.items())
@@ -56,11 +56,11 @@ class Performance(Job):
         return JobResult(summary, evaluations)
 
 
-def _metric(result: Mapping[str, Any], metric: str) -> dict[str, Any]:
+def _metric(result: WindowPerformance, metric: str) -> dict[str, float | None]:
     """A window's realized and estimated value of ``metric`` (None where unknown)."""
-    realized = (result.get("realized") or {}).get("metrics", {}).get(metric)
-    estimated = ((result.get("estimated") or {}).get("metrics") or {}).get(metric)
+    realized = None if result.realized is None else result.realized.metrics.get(metric)
+    estimated = None if result.estimated is None else result.estimated.metrics.get(metric)
     return {
-        "realized": None if realized is None else realized["value"],
-        "estimated": None if estimated is None else estimated["value"],
+        "realized": None if realized is None else realized.value,
+        "estimated": None if estimated is None else estimated.value,
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from driftd.config import Config, JobSchedule
 from driftd.display import summarize
@@ -15,6 +15,7 @@ from driftd.jobs.base import Job, JobResult, register
 if TYPE_CHECKING:
     from driftd.app import App
     from monitor.drift.state import WindowState
+    from monitor.results import DriftResult
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Statistics(Job):
         reporter = None if context.config.drift.reports == "none" else EpisodeReports(context)
         results = engine.finalize(report=reporter)
         known = {
-            w["start"]: w
+            w.start: w
             for w in context.performance_repository.windows(
                 context.model, len(results), starts=list(results)
             )
@@ -51,7 +52,7 @@ class Statistics(Job):
             **folded.to_dict(),
             "finalized": len(results),
             "dataset_drift": sorted(
-                start.isoformat() for start, r in results.items() if r["drift"]["drifted"]
+                start.isoformat() for start, r in results.items() if r.drift.drifted
             ),
             "window_summaries": [
                 line for start, r in sorted(results.items()) if (line := summarize(start, r))
@@ -69,7 +70,9 @@ class EpisodeReports:
         self.context = context
         self.drifted: set[datetime] = set()  # windows of this run found drifting
 
-    def __call__(self, start: datetime, state: WindowState, drift: Any = None) -> str | None:
+    def __call__(
+        self, start: datetime, state: WindowState, drift: DriftResult | None = None
+    ) -> str | None:
         from monitor.drift.report import (
             as_report_frame,
             capped,
@@ -104,9 +107,5 @@ class EpisodeReports:
         return str(path)
 
     def _stored_drift(self, start: datetime) -> bool:
-        result: Any = self.context.statistics_repository.result(self.context.model, start)
-        if result is None:
-            return False
-        import orjson
-
-        return bool(orjson.loads(result)["drift"]["drifted"])
+        result = self.context.statistics_repository.result(self.context.model, start)
+        return result is not None and result.drift.drifted

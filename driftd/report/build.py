@@ -10,6 +10,7 @@ from ``q`` (see :mod:`monitor.business`).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from storage.report import ReportQueries
 
 if TYPE_CHECKING:
     from driftd.app import App
+    from monitor.results import WindowResults
 
 FORMAT = 1
 MAX_SEGMENTS = 12  # values per segment column shown; the rest are "other"
@@ -278,25 +280,21 @@ def week_zone(week: Week) -> Any:
     return ZoneInfo(week.timezone)
 
 
-def drifted_features(results: list[tuple[datetime, dict[str, Any]]]) -> dict[str, Any]:
+def drifted_features(results: Sequence[WindowResults]) -> dict[str, Any]:
     """Per feature: in how many of the week's windows it drifted, and its worst score."""
     features: dict[str, dict[str, Any]] = {}
     dataset = 0
-    for _start, r in results:
-        drift = r.get("drift") or {}
-        dataset += bool(drift.get("drifted"))
-        for c in drift.get("columns", []):
-            if not c.get("drifted"):
+    for r in results:
+        dataset += r.drift.drifted
+        for c in r.drift.columns:
+            if not c.drifted:
                 continue
             f = features.setdefault(
-                c["column"],
-                {"column": c["column"], "windows": 0, "method": c.get("method"), "max_score": None},
+                c.column, {"column": c.column, "windows": 0, "method": c.method, "max_score": None}
             )
             f["windows"] += 1
-            if c.get("score") is not None and (
-                f["max_score"] is None or c["score"] > f["max_score"]
-            ):
-                f["max_score"] = c["score"]
+            if c.score is not None and (f["max_score"] is None or c.score > f["max_score"]):
+                f["max_score"] = c.score
     ranked = sorted(features.values(), key=lambda f: (-f["windows"], f["column"]))
     return {"windows": len(results), "dataset_drift_windows": dataset, "features": ranked}
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -48,17 +49,40 @@ def capped(frame: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
     return frame.sample(n=max_rows, random_state=np.random.RandomState(seed))
 
 
-def report_options(drift: Mapping[str, Any] | None) -> dict[str, Any]:
-    """driftd's own choices for a window's report, from its results' ``drift`` section:
-    the method and threshold each column was judged with, and the drift share, so that
-    Evidently's report decides as driftd did."""
-    if not drift:
+class ColumnVerdict(Protocol):
+    """What the report reads of a column's drift (a ColumnDrift or a stored result)."""
+
+    @property
+    def column(self) -> str: ...
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def threshold(self) -> float | None: ...
+
+
+class DriftVerdict(Protocol):
+    """What the report reads of a window's drift (a DatasetDrift or a stored result)."""
+
+    @property
+    def columns(self) -> Sequence[ColumnVerdict]: ...
+
+    @property
+    def drift_share(self) -> float: ...
+
+
+def report_options(drift: DriftVerdict | None) -> dict[str, Any]:
+    """driftd's own choices for a window's report, from its drift verdict: the method
+    and threshold each column was judged with, and the drift share, so that Evidently's
+    report decides as driftd did."""
+    if drift is None:
         return {}
-    columns = [c for c in drift.get("columns", []) if c.get("threshold") is not None]
+    columns = [c for c in drift.columns if c.threshold is not None and math.isfinite(c.threshold)]
     return {
-        "methods": {c["column"]: c["method"] for c in columns},
-        "thresholds": {c["column"]: float(c["threshold"]) for c in columns},
-        "drift_share": float(drift.get("drift_share", 0.5)),
+        "methods": {c.column: c.method for c in columns},
+        "thresholds": {c.column: float(c.threshold) for c in columns if c.threshold is not None},
+        "drift_share": float(drift.drift_share),
     }
 
 

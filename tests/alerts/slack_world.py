@@ -15,6 +15,7 @@ from alerts.incidents import Policy
 from alerts.manager import AlertManager
 from alerts.signals import Evaluation, window_evaluation
 from alerts.sinks import SlackSink, web_clients
+from monitor.results import ColumnResult, DriftResult, WindowResults
 from storage.alerts import AlertRepository
 from storage.store import Store
 
@@ -38,29 +39,28 @@ def window(
     columns = len(names)
     return window_evaluation(
         MODEL,
-        {
-            "start": (T0 + k * W).isoformat(),
-            "end": (T0 + (k + 1) * W).isoformat(),
-            "rows": 1000,
-            "drift": {
-                "drifted": len(drifted) >= columns // 2,
-                "share": len(drifted) / columns,
-                "drift_share": 0.5,
-                "columns_total": columns,
-                "columns": [
-                    {
-                        "column": c,
-                        "method": "wasserstein",
-                        "score": score if c in drifted else 0.01,
-                        "threshold": 0.1,
-                        "drifted": c in drifted,
-                    }
+        WindowResults(
+            start=T0 + k * W,
+            end=T0 + (k + 1) * W,
+            rows=1000,
+            drift=DriftResult(
+                drifted=len(drifted) >= columns // 2,
+                share=len(drifted) / columns,
+                drift_share=0.5,
+                columns=tuple(
+                    ColumnResult(
+                        column=c,
+                        column_type="num",
+                        method="wasserstein",
+                        score=score if c in drifted else 0.01,
+                        threshold=0.1,
+                        drifted=c in drifted,
+                    )
                     for c in names
-                ],
-            },
-            "quality_failed": [],
-            "report": report or f"/reports/drift-{k}.html",
-        },
+                ),
+            ),
+            report=report or f"/reports/drift-{k}.html",
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from alerts.signals import (
 from monitor.drift.profile import fit_profile
 from monitor.drift.state import partial, row_keys
 from monitor.records import FeatureType
+from monitor.results import WindowResults
 from monitor.statistics import DriftSettings, StatisticsEngine
 from storage.alerts import OPEN, RESOLVED, Incident, Silence
 
@@ -72,7 +73,7 @@ def window_results(
     quality: Sequence[str] = (),
     *,
     strength: float = 0.15,
-) -> dict[str, Any]:
+) -> WindowResults:
     """The statistics engine's real results for window ``k``: seeded rows with these
     columns shifted, and these quality problems (``new_categories``: 5% of the countries
     unseen; ``row_volume``: a tenth of the expected rows)."""

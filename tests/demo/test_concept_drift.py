@@ -22,6 +22,7 @@ from alerts.signals import CONCEPT_DRIFT, detector_evaluation
 from driftd.demo import data
 from driftd.demo.run import START, run_demo
 from monitor.performance import PerformanceEngine, PerformanceSettings
+from monitor.results import Detection
 from storage.performance import ErrorStream, StreamRow
 
 DEMO = {
@@ -50,7 +51,7 @@ class MemoryStream:
         return old + [r for r in self.rows if r.label_pk > after][:limit]
 
     def save_stream(
-        self, model: str, stream: ErrorStream, detections: Sequence[dict[str, Any]], *, now: Any
+        self, model: str, stream: ErrorStream, detections: Sequence[Detection], *, now: Any
     ) -> None:
         self.saved = ErrorStream(
             stream.label_cursor,
@@ -155,15 +156,15 @@ def test_after_the_change_the_alarm_says_the_error_rate_rose_with_its_own_number
     now, report, signal = alarms[0]
     assert change < now <= change + timedelta(days=2)
     for d in report.detections:
-        details = d["details"]
-        assert d["ts"] > change  # the evidence (labels) arrived after the change
-        assert details["rising"] and details["error_after"] > details["error_before"]
-        assert details["error_before"] == pytest.approx(stationary_rate, abs=0.01)
+        details = d.details
+        assert d.ts > change  # the evidence (labels) arrived after the change
+        assert d.rising and details.error_after is not None
+        assert details.error_before == pytest.approx(stationary_rate, abs=0.01)
     # the message's numbers are the detectors' own before/after, rising as the words say
     assert signal.summary.startswith("error rate rising: ")
     shown = re.findall(r"(\d+\.\d)% -> (\d+\.\d)%", signal.summary)
     assert len(shown) == len(report.detections)
     for (before, after), d in zip(shown, report.detections, strict=True):
         assert float(before) < float(after)
-        assert float(before) == pytest.approx(100 * d["details"]["error_before"], abs=0.051)
-        assert float(after) == pytest.approx(100 * d["details"]["error_after"], abs=0.051)
+        assert float(before) == pytest.approx(100 * (d.details.error_before or 0), abs=0.051)
+        assert float(after) == pytest.approx(100 * (d.details.error_after or 0), abs=0.051)

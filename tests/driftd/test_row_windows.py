@@ -96,19 +96,18 @@ def test_rows_config_ingests_and_computes_drift_per_500_row_window(workspace: Pa
             assert late == neighbour.scalar_one()  # arrival order, not event time
         store.dispose()
 
-    assert [w["predictions"] for w in windows] == [500, 500, 500, 500, 301]
-    assert [w["results"]["rows"] for w in windows] == [500, 500, 500, 500, 301]
-    starts = [w["start"] for w in windows]
+    assert [w.rows for w in windows] == [500, 500, 500, 500, 301]
+    starts = [w.start for w in windows]
     assert starts[0] == START and starts == sorted(starts)
     # windows 0-2 are stationary; 3 and 4 hold the shifted rows
-    drifted = [w["results"]["drift"]["drifted"] for w in windows]
+    drifted = [w.drift.drifted for w in windows]
     assert drifted == [False, False, False, True, True]
-    columns = {c["column"] for c in windows[3]["results"]["drift"]["columns"] if c["drifted"]}
+    columns = {c.column for c in windows[3].drift.columns if c.drifted}
     assert {"amount", "country"} <= columns
     # one detail report for the drift episode: its first window, not the one after it
     reports = sorted((workspace / "ws" / "reports").glob("*.html"))
     assert [r.name for r in reports] == [f"drift-m-{starts[3]:%Y%m%dT%H%M}.html"]
-    assert windows[3]["results"].get("report") and not windows[4]["results"].get("report")
+    assert windows[3].report and not windows[4].report
 
     status = cli("status", "-c", cfg)
     assert [w["predictions"] for w in status["windows"]] == [500, 500, 500, 500, 301]

@@ -4,6 +4,7 @@ realized vs estimated performance, and detectors fed in label arrival order."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from monitor.concept.detectors import ADWIN, detect
 from monitor.concept.estimate import CBPE
 from monitor.concept.performance import classification_performance
 from monitor.performance import DETECTORS, PerformanceEngine, PerformanceSettings
+from monitor.results import Detection
 from storage.ingest import Checkpoint, Chunk, IngestRepository
 from storage.performance import PerformanceRepository
 from storage.store import Store
@@ -98,24 +100,27 @@ def test_thirty_percent_labelled_is_reported_with_coverage_and_marked_incomplete
 
     # before maturity: pending, estimates available, realized from the few labels
     [result] = engine.update(T0 + 2 * W).values()
-    assert result["state"] == "pending" and result["labelled"] == 60
-    assert result["estimated"]["metrics"]["roc_auc"]["value"] > 0.8
+    assert result.state == "pending" and result.labelled == 60
+    assert result.estimated is not None
+    assert (result.estimated.metrics["roc_auc"].value or 0) > 0.8
 
     # 30% of the labels have arrived, and the window is past its label delay
     commit(store, labels(0, ys, only=range(600)), "labels", T0 + 6 * W)
     [result] = engine.update(T0 + 6 * W).values()
-    assert result["labelled"] == 600 and result["coverage"] == pytest.approx(0.3)
-    assert result["state"] == "incomplete"  # reported, never taken as final
-    assert result["realized"]["metrics"]["accuracy"]["value"] is not None
-    assert result["estimated"] is not None  # estimates continue
+    assert result.labelled == 600 and result.coverage == pytest.approx(0.3)
+    assert result.state == "incomplete"  # reported, never taken as final
+    assert result.realized is not None
+    assert result.realized.metrics["accuracy"].value is not None
+    assert result.estimated is not None  # estimates continue
 
     [row] = PerformanceRepository(store).windows(MODEL)
-    assert row["state"] == "incomplete" and row["coverage"] == pytest.approx(0.3)
+    assert row.state == "incomplete" and row.coverage == pytest.approx(0.3)
+    assert row.realized == result.realized and row.estimated == result.estimated
 
     # the rest arrives: complete
     commit(store, labels(0, ys, only=range(600, 2000)), "labels", T0 + 7 * W)
     [result] = engine.update(T0 + 7 * W).values()
-    assert result["state"] == "complete" and result["coverage"] == 1.0
+    assert result.state == "complete" and result.coverage == 1.0
 
 
 def test_labels_join_whether_they_arrive_before_or_after_their_predictions(
@@ -127,9 +132,10 @@ def test_labels_join_whether_they_arrive_before_or_after_their_predictions(
     commit(store, predictions(0, scores), "predictions", T0 + W)
     commit(store, labels(0, ys, only=range(200, 400)), "labels", T0 + W)
     [result] = engine.update(T0 + 6 * W).values()
-    assert result["labelled"] == 400 and result["state"] == "complete"
+    assert result.labelled == 400 and result.state == "complete"
+    assert result.realized is not None
     expected = classification_performance(ys, (scores >= 0.5).astype(int), scores)
-    assert result["realized"]["metrics"]["roc_auc"]["value"] == pytest.approx(
+    assert result.realized.metrics["roc_auc"].value == pytest.approx(
         expected["roc_auc"].value, abs=1e-12
     )
     assert engine.update(T0 + 7 * W) == {}  # nothing changed: nothing recomputed
@@ -142,15 +148,19 @@ def test_covariate_shift_shows_in_the_estimate_before_labels_and_matches_after(
     scores, ys = scored(rng, 5000, shift=0.8, spread=0.4)  # crowding the decision boundary
     commit(store, predictions(0, scores), "predictions", T0 + W)
     [before] = engine.update(T0 + W).values()
-    estimate = before["estimated"]["metrics"]["roc_auc"]
-    assert estimate["alert"]  # outside the reference's band, with no label at all
-    assert before["labelled"] == 0 and before["realized"] is None
+    assert before.estimated is not None
+    estimate = before.estimated.metrics["roc_auc"]
+    assert estimate.alert  # outside the reference's band, with no label at all
+    assert before.labelled == 0 and before.realized is None
 
     commit(store, labels(0, ys), "labels", T0 + 5 * W)
     [after] = engine.update(T0 + 5 * W).values()
-    realized = after["realized"]["metrics"]["roc_auc"]["value"]
-    assert abs(estimate["value"] - realized) < 3 * estimate["sampling_error"]
-    assert after["degradation"]["roc_auc"]["degraded"]
+    assert after.realized is not None and after.degradation is not None
+    realized = after.realized.metrics["roc_auc"].value
+    assert estimate.value is not None and realized is not None
+    assert estimate.sampling_error is not None
+    assert abs(estimate.value - realized) < 3 * estimate.sampling_error
+    assert after.degradation["roc_auc"].degraded
 
 
 def error_stream(rng: np.random.Generator, n: int, change: int | None) -> Any:
@@ -166,19 +176,20 @@ def test_detectors_fire_after_a_concept_change_and_not_on_a_stationary_stream(
     errors = error_stream(rng, 6000, change)
     # predictions all say 0; the label is 1 exactly where the model erred
     commit(store, predictions(0, np.full(6000, 0.1)), "predictions", T0)
-    found: list[dict[str, Any]] = []
+    found: list[Detection] = []
     for part in np.array_split(np.arange(6000), 7):  # labels arrive over several runs
         commit(store, labels(0, errors, only=part), "labels", T0 + W)
         found += engine.feed(T0 + W).detections
-    rising = [d for d in found if d["details"]["rising"]]
+    rising = [d for d in found if d.details.rising]
     if change is None:
         assert rising == []
     else:
-        first = {d["detector"]: d["position"] for d in reversed(rising)}
+        first = {d.detector: d.position for d in reversed(rising)}
         assert set(first) == {"adwin", "page_hinkley", "hddm_a"}  # the default detectors
         assert all(change <= p < change + 500 for p in first.values()), first
     stored = PerformanceRepository(store).detections(MODEL, 1000)
     assert len(stored) == len(found)
+    assert [replace(d, created_at=None) for d in stored] == found  # read back as written
 
 
 def test_split_runs_detect_exactly_what_one_pass_detects(
@@ -190,14 +201,12 @@ def test_split_runs_detect_exactly_what_one_pass_detects(
     positions = []
     for part in np.array_split(np.arange(5000), 13):
         commit(store, labels(0, errors, only=part), "labels", T0 + W)
-        positions += [
-            d["position"] for d in engine.feed(T0 + W).detections if d["detector"] == "adwin"
-        ]
+        positions += [d.position for d in engine.feed(T0 + W).detections if d.detector == "adwin"]
     assert positions == detect(ADWIN, errors.astype(float))
     ph = [
-        d["position"]
+        d.position
         for d in PerformanceRepository(store).detections(MODEL, 1000)
-        if d["detector"] == "page_hinkley"
+        if d.detector == "page_hinkley"
     ]
     assert ph == detect(DETECTORS["page_hinkley"], errors.astype(float))
 
@@ -225,10 +234,12 @@ def test_target_drift_compares_the_labels_with_the_reference_target(
     commit(store, predictions(1, shifted_scores), "predictions", T0)
     commit(store, labels(0, same_y) + labels(1, shifted_y), "labels", T0 + W)
     results = engine.update(T0 + 8 * W)
-    same, shifted = results[T0]["target_drift"], results[T0 + W]["target_drift"]
-    assert same["column"] == "@target" and same["method"] == "jensenshannon"
-    assert not same["drifted"] and shifted["drifted"]
-    assert shifted["score"] > 2 * same["score"]
+    same, shifted = results[T0].target_drift, results[T0 + W].target_drift
+    assert same is not None and shifted is not None
+    assert same.column == "@target" and same.method == "jensenshannon"
+    assert not same.drifted and shifted.drifted
+    assert shifted.score is not None and same.score is not None
+    assert shifted.score > 2 * same.score
 
 
 def test_a_window_is_recomputed_once_when_it_matures_and_not_again(
@@ -239,10 +250,10 @@ def test_a_window_is_recomputed_once_when_it_matures_and_not_again(
     commit(store, predictions(0, scores), "predictions", T0)
     commit(store, labels(0, ys), "labels", T0 + W)
     [first] = engine.update(T0 + 2 * W).values()
-    assert first["state"] == "pending"  # fully labelled, but the label delay is not over
+    assert first.state == "pending"  # fully labelled, but the label delay is not over
     assert engine.update(T0 + 3 * W) == {}  # nothing changed, nothing recomputed
     [matured] = engine.update(T0 + 6 * W).values()  # a day after the window's end
-    assert matured["state"] == "complete"
+    assert matured.state == "complete"
     assert engine.update(T0 + 7 * W) == {}
 
 

@@ -86,21 +86,22 @@ def test_fold_once_finalize_changed_windows_and_flag_the_shift(workspace: Path) 
         app.ingest()
         summary = Statistics().run(app).summary
         assert summary["rows"] == 2400 and summary["finalized"] == 6
-        results = {w["start"].hour: w["results"] for w in app.window_results()}
+        results = {w.start.hour: w for w in app.window_results()}
         for hour in range(3):
-            assert not results[hour]["drift"]["drifted"], results[hour]["drift"]
+            assert not results[hour].drift.drifted, results[hour].drift
         for hour in range(3, 6):
-            drift = results[hour]["drift"]
-            drifted = {c["column"] for c in drift["columns"] if c["drifted"]}
+            drift = results[hour].drift
+            drifted = {c.column for c in drift.columns if c.drifted}
             assert drifted == {"amount", "country"}, drift
-            assert drift["share"] == pytest.approx(2 / 6)
-            [new] = [q for q in results[hour]["quality_failed"] if q["check"] == "new_categories"]
-            assert new["column"] == "country" and "'BR'" in new["detail"]
+            assert drift.share == pytest.approx(2 / 6)
+            [new] = [q for q in results[hour].quality_failed if q.check == "new_categories"]
+            assert new.column == "country" and "'BR'" in new.detail
         # every column used its calibrated threshold for its window size
-        assert results[0]["calibration"]["mode"] == "calibrated"
-        assert results[0]["drift"]["control"] == "fdr"
-        assert {c["column"] for c in results[0]["drift"]["columns"]} == set(SCHEMA)
-        assert all(c["null_p"] is not None for c in results[0]["drift"]["columns"])
+        calibration = results[0].calibration
+        assert calibration is not None and calibration.mode == "calibrated"
+        assert results[0].drift.control == "fdr"
+        assert {c.column for c in results[0].drift.columns} == set(SCHEMA)
+        assert all(c.null_p is not None for c in results[0].drift.columns)
 
         # nothing new: nothing folded, nothing finalized again
         again = Statistics().run(app).summary
@@ -118,8 +119,8 @@ def test_fold_once_finalize_changed_windows_and_flag_the_shift(workspace: Path) 
         late_run = Statistics().run(app).summary
         assert late_run["rows"] == 1 and late_run["finalized"] == 1
         assert late_run["windows"] == ["2026-11-02T01:00:00+00:00"]
-        window = {w["start"].hour: w for w in app.window_results()}[1]
-        assert window["predictions"] == 401 and window["results"]["rows"] == 401
+        window = {w.start.hour: w for w in app.window_results()}[1]
+        assert window.rows == 401
 
 
 def test_a_restarted_engine_resumes_from_its_cursor(workspace: Path) -> None:
@@ -200,10 +201,10 @@ def test_stationary_windows_rarely_alarm_with_calibrated_thresholds() -> None:
         )
         for name, engine in (("calibrated", calibrated), ("fixed", fixed)):
             results = engine.window_results(state, start, start, 150)
-            alarms[name][0] += results["drift"]["drifted"]
-            alarms[name][1] += results["drift"]["drifted_columns"]
-            for m in results["multivariate"]:
-                joint[m["detector"]] += m["drifted"]
+            alarms[name][0] += results.drift.drifted
+            alarms[name][1] += results.drift.drifted_columns
+            for m in results.multivariate:
+                joint[m.detector] += m.drifted
     assert alarms["calibrated"][0] <= 4, alarms  # at most 2% of 200 windows
     assert alarms["calibrated"][1] <= 0.03 * 200 * len(SCHEMA), alarms
     assert alarms["fixed"][1] > 3 * max(alarms["calibrated"][1], 1), alarms
@@ -236,26 +237,28 @@ def test_numeric_scores_of_windows_beyond_their_sample_are_exact(workspace: Path
         for hour in (3, 4):
             rows = [json.loads(line) for line in lines + [late]]
             features = [r["features"] for r in rows if datetime.fromisoformat(r["ts"]).hour == hour]
-            results = {w["start"].hour: w["results"] for w in app.window_results()}[hour]
-            for c in results["drift"]["columns"]:
-                if SCHEMA[c["column"]] is not FeatureType.NUMERIC:
+            results = {w.start.hour: w for w in app.window_results()}[hour]
+            for c in results.drift.columns:
+                if SCHEMA[c.column] is not FeatureType.NUMERIC:
                     continue
-                values = np.array([f[c["column"]] for f in features], dtype=float)
+                values = np.array([f[c.column] for f in features], dtype=float)
                 exact = column_drift(
-                    c["column"],
-                    reference_column(engine.profile.columns[c["column"]]),
+                    c.column,
+                    reference_column(engine.profile.columns[c.column]),
                     values,
                     "numeric",
-                    method=c["method"],
-                    threshold=c["threshold"],
+                    method=c.method,
+                    threshold=c.threshold,
                 )
-                assert c["basis"] in ("exact", "binned"), c
-                assert c["n_current"] == exact.n_current == len(features)
-                if c["basis"] == "exact":
-                    assert c["score"] == pytest.approx(exact.score, abs=1e-12)
+                assert c.basis in ("exact", "binned"), c
+                assert c.n_current == exact.n_current == len(features)
+                assert c.score is not None
+                if c.basis == "exact":
+                    assert c.score == pytest.approx(exact.score, abs=1e-12)
                 else:
-                    assert abs(c["score"] - exact.score) <= c["error_bound"]
-                assert c["drifted"] == exact.drifted
+                    assert c.error_bound is not None
+                    assert abs(c.score - exact.score) <= c.error_bound
+                assert c.drifted == exact.drifted
 
 
 def test_memoized_calibrated_thresholds_equal_the_computed_ones() -> None:

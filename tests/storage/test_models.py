@@ -11,6 +11,15 @@ import pytest
 from storage import schema
 from storage.errors import StorageError
 from storage.models import ModelRepository, ModelVersion
+from storage.results import (
+    DriftResult,
+    EstimatedMetricResult,
+    EstimateResult,
+    MetricResult,
+    RealizedPerformance,
+    WindowPerformance,
+    WindowResults,
+)
 from storage.store import Store
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -109,7 +118,10 @@ def test_training_attempts_are_recorded(store: Store) -> None:
 
 
 def _window(conn: object, start: datetime, drifted: bool | None, **perf: object) -> None:
-    results = None if drifted is None else orjson.dumps({"drift": {"drifted": drifted}}).decode()
+    results = None
+    if drifted is not None:  # stored as the statistics job stores a window's results
+        drift = DriftResult(drifted=drifted, share=float(drifted), drift_share=0.5)
+        results = orjson.dumps(WindowResults(start, start + H, 10, drift).to_dict()).decode()
     conn.execute(  # type: ignore[attr-defined]
         schema.windows.insert().values(
             model="fraud", start=start, end=start + H, predictions=10, results=results,
@@ -127,8 +139,13 @@ def _window(conn: object, start: datetime, drifted: bool | None, **perf: object)
 
 
 def test_signals_gather_drift_performance_detections_and_new_labels(store: Store) -> None:
-    auc = {"performance": {"metrics": {"roc_auc": {"value": 0.71, "lower": 0.6}}}}
-    est = {"metrics": {"roc_auc": {"value": 0.69}}}
+    # stored as the performance job stores them
+    realized = RealizedPerformance(
+        "binary", 10, 0.95, {"roc_auc": MetricResult("roc_auc", 0.71, 0.6, 0.8, "delong", 10)}
+    )
+    auc = WindowPerformance(T0, 10, 10, 1.0, "complete", realized=realized).realized_dict()
+    estimate = EstimatedMetricResult("roc_auc", 0.69, 0.02, 0.7, 0.65, 0.75, alert=False)
+    est = EstimateResult(10, 0.5, "isotonic", 10, {"roc_auc": estimate}).to_dict()
     with store.transaction() as conn:
         _window(conn, T0, True, state="complete", realized=auc, estimated=est)
         _window(conn, T0 + H, False, state="pending")

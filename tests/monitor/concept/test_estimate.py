@@ -21,6 +21,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from monitor.concept.estimate import CBPE, DEFAULT_METRICS, expected_roc_auc, own_errors
+from monitor.results import WindowPerformance, estimate_result
 
 BETA = np.array([3.0, -2.0, 1.5, 1.0])  # reference ROC AUC about 0.95
 INTERCEPT = -0.5
@@ -420,13 +422,14 @@ def test_estimated_performance_alert_fires_only_past_its_stated_uncertainty() ->
     reference = near_perfect(rng, 10_000)
 
     def signals(cbpe: CBPE, scores: np.ndarray) -> list[Any]:
-        result = {
-            "start": "2026-11-02T00:00:00+00:00",
-            "coverage": 0.0,
-            "state": "pending",
-            "labelled": 0,
-            "estimated": cbpe.estimate(scores).to_dict(),
-        }
+        result = WindowPerformance(
+            start=datetime(2026, 11, 2, tzinfo=UTC),
+            predictions=len(scores),
+            labelled=0,
+            coverage=0.0,
+            state="pending",
+            estimated=estimate_result(cbpe.estimate(scores)),
+        )
         evaluation = performance_evaluation("m", result, ["roc_auc", "accuracy"])
         return [s for s in evaluation.signals if s.rule == ESTIMATED_PERFORMANCE]
 

@@ -63,8 +63,7 @@ def test_the_report_decides_with_driftds_methods_and_thresholds() -> None:
         methods=methods,
         thresholds=thresholds,
     )
-    drift = ours.to_dict()
-    options = report_options(drift)
+    options = report_options(ours)
     assert options["thresholds"] == thresholds and options["methods"] == methods
     snapshot, skipped = drift_report(reference, current, SCHEMA, **options)
     assert skipped == {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from monitor.drift.profile import ReferenceProfile, fit_profile
 from monitor.drift.state import partial, row_keys
 from monitor.drift.thresholds import benjamini_hochberg
 from monitor.records import FeatureType
+from monitor.results import WindowResults
 from monitor.statistics import DriftSettings, StatisticsEngine
 
 N = FeatureType.NUMERIC
@@ -73,7 +73,7 @@ def setup() -> tuple[pd.DataFrame, ReferenceProfile]:
     return reference, fit_profile(columns(reference), SCHEMA, model_version="1")
 
 
-def results(engine: StatisticsEngine, frame: pd.DataFrame, key: str) -> dict[str, Any]:
+def results(engine: StatisticsEngine, frame: pd.DataFrame, key: str) -> WindowResults:
     state = partial(
         {c: frame[c].tolist() for c in SCHEMA},
         row_keys([f"{key}-{i}" for i in range(len(frame))]),
@@ -89,8 +89,8 @@ def engine(profile: ReferenceProfile, mode: str) -> StatisticsEngine:
     return StatisticsEngine(repository=None, model="m", profile=profile, settings=settings)  # type: ignore[arg-type]
 
 
-def flagged(result: dict[str, Any]) -> set[str]:
-    return {c["column"] for c in result["drift"]["columns"] if c["drifted"]}
+def flagged(result: WindowResults) -> set[str]:
+    return {c.column for c in result.drift.columns if c.drifted}
 
 
 @pytest.mark.slow
@@ -106,7 +106,7 @@ def test_calibrated_mode_sees_moderate_shifts_and_keeps_stationary_windows_quiet
     for i, frame in enumerate(stationary):
         result = results(calibrated, frame, f"s{i}")
         false_flags += len(flagged(result))
-        dataset_alarms += result["drift"]["drifted"]
+        dataset_alarms += result.drift.drifted
     hits = {"calibrated": {"c_four": 0, "n_normal": 0}, "evidently": {"c_four": 0, "n_normal": 0}}
     for i, frame in enumerate(shifted):
         for name, chosen in (("calibrated", calibrated), ("evidently", evidently)):
@@ -132,7 +132,7 @@ def test_a_calibrated_threshold_is_lower_in_large_windows_and_higher_in_small_on
     for n in (60, 2000, 20_000):
         frame = draw(g, n)
         result = results(engine(profile, "calibrated"), frame, f"n{n}")
-        thresholds[n] = {c["column"]: c["threshold"] for c in result["drift"]["columns"]}
+        thresholds[n] = {c.column: c.threshold for c in result.drift.columns}
     assert thresholds[60]["c_four"] > 0.1 > thresholds[2000]["c_four"]  # both ways
     assert thresholds[60]["n_normal"] > 0.1 > thresholds[2000]["n_normal"]
     # in a huge window the minimum effect decides, not the (tiny) null quantile
@@ -152,9 +152,9 @@ def test_a_negligible_shift_in_a_huge_window_is_not_flagged(
     null = profile.nulls["n_normal"]
     assert null.tail("wasserstein", exact.score, 200_000, "numeric") < 0.01  # significant
     result = results(engine(profile, "calibrated"), frame, "huge")
-    [column] = [c for c in result["drift"]["columns"] if c["column"] == "n_normal"]
-    assert column["basis"] == "exact" and column["score"] == exact.score
-    assert not column["drifted"] and column["null_p"] < 0.01
+    [column] = [c for c in result.drift.columns if c.column == "n_normal"]
+    assert column.basis == "exact" and column.score == exact.score
+    assert not column.drifted and column.null_p is not None and column.null_p < 0.01
 
 
 def test_benjamini_hochberg_equals_the_textbook_procedure() -> None:
@@ -203,10 +203,10 @@ def test_evidently_mode_decides_as_evidently(
             if m["config"]["type"].endswith(":ValueDrift")
         }
         result = results(ours, frame, f"e{i}")
-        got = {c["column"]: c for c in result["drift"]["columns"]}
-        assert {c: got[c]["drifted"] for c in SCHEMA} == theirs, (i, scores)
+        got = {c.column: c for c in result.drift.columns}
+        assert {c: got[c].drifted for c in SCHEMA} == theirs, (i, scores)
         for column in SCHEMA:
-            assert got[column]["score"] == pytest.approx(scores[column], abs=1e-9)
+            assert got[column].score == pytest.approx(scores[column], abs=1e-9)
 
 
 def test_a_window_too_small_to_judge_is_insufficient_and_never_drifted(
@@ -226,17 +226,18 @@ def test_a_window_too_small_to_judge_is_insufficient_and_never_drifted(
             frame["n_normal"] += 5.0  # far off
             frame["c_four"] = "zz"
             result = results(chosen, frame, f"{mode}{n}")
-            drift = result["drift"]
-            assert drift["insufficient"] and drift["min_rows"] == 50
-            assert not drift["drifted"] and drift["drifted_columns"] == 0
-            assert all(c["insufficient"] for c in drift["columns"])
-            assert next(c for c in drift["columns"] if c["column"] == "n_normal")["score"] > 1
+            drift = result.drift
+            assert drift.insufficient and drift.min_rows == 50
+            assert not drift.drifted and drift.drifted_columns == 0
+            assert all(c.insufficient for c in drift.columns)
+            score = next(c for c in drift.columns if c.column == "n_normal").score
+            assert score is not None and score > 1
             evaluation = window_evaluation("m", result)
             assert not [s for s in evaluation.signals if "drift" in s.rule], evaluation
         filled = draw(g, 400)
         filled["n_normal"] += 5.0
         result = results(chosen, filled, f"{mode}-filled")
-        assert not result["drift"]["insufficient"] and "n_normal" in flagged(result)
+        assert not result.drift.insufficient and "n_normal" in flagged(result)
 
 
 def test_min_rows_is_configurable(setup: tuple[pd.DataFrame, ReferenceProfile]) -> None:
@@ -245,5 +246,5 @@ def test_min_rows_is_configurable(setup: tuple[pd.DataFrame, ReferenceProfile]) 
     chosen = StatisticsEngine(repository=None, model="m", profile=profile, settings=settings)  # type: ignore[arg-type]
     frame = draw(np.random.default_rng(6), 400)
     frame["n_normal"] += 5.0
-    drift = results(chosen, frame, "m")["drift"]
-    assert drift["insufficient"] and drift["min_rows"] == 500 and drift["drifted_columns"] == 0
+    drift = results(chosen, frame, "m").drift
+    assert drift.insufficient and drift.min_rows == 500 and drift.drifted_columns == 0
