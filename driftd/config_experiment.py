@@ -71,7 +71,9 @@ class BakeConfig(Section):
     metric: str | None = None
     max_drop: float = Field(0.02, ge=0)  # below the A/B's figure for the new champion
     guardrails: list[BakeWatchConfig] = []  # more performance metrics, each with its max_drop
-    estimated: bool = True  # act on CBPE estimates too, before labels arrive
+    # act on CBPE estimates too, before labels arrive; off by default: CBPE is calibrated
+    # on the reference's (the old model's) scores, so a new model's estimate is biased
+    estimated: bool = False
     min_rows: int = Field(200, ge=1)  # rows behind a reading before it can roll back
     confidence: float = Field(0.95, gt=0.5, lt=1)
 
