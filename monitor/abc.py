@@ -19,6 +19,7 @@ from storage.rows import (
     ErrorStream,
     LabelledRow,
     StoredRow,
+    StoredRows,
     StreamRow,
 )
 
@@ -36,6 +37,8 @@ class StatisticsRepository(Protocol):
     def cursor(self, model: str) -> int: ...
 
     def rows_after(self, model: str, position: int, limit: int) -> list[StoredRow]: ...
+
+    def rows_batch_after(self, model: str, position: int, limit: int) -> StoredRows: ...
 
     def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]: ...
 

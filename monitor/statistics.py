@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -32,7 +34,7 @@ from monitor.drift.quality import QualityThresholds, window_checks
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import NUMBERS, WindowState, merge, partial, row_keys
 from monitor.drift.thresholds import Calibrated
-from storage.rows import StoredRow
+from storage.rows import StoredRow, StoredRows
 
 logger = logging.getLogger(__name__)
 
@@ -81,18 +83,65 @@ OUTPUTS = (SCORE, PREDICTION)
 def columns_of(rows: list[StoredRow], names: list[str]) -> dict[str, list[Any]]:
     """Feature columns of stored rows (None where a row lacks the feature), and the
     model's outputs under :data:`SCORE` and :data:`PREDICTION` when asked for."""
-    features_wanted = [n for n in names if n not in OUTPUTS]
-    out: dict[str, list[Any]] = {name: [] for name in names}
-    parsed = [orjson.loads(row.features) for row in rows]
-    for name in features_wanted:
-        out[name] = [features.get(name) for features in parsed]
-    if SCORE in out:
-        out[SCORE] = [row.score for row in rows]
-    if PREDICTION in out:
-        out[PREDICTION] = [
-            None if row.prediction is None else orjson.loads(row.prediction) for row in rows
-        ]
-    return out
+    batch = StoredRows(
+        [r.pk for r in rows],
+        [r.id for r in rows],
+        [r.window_start for r in rows],
+        [r.features for r in rows],
+        [r.prediction for r in rows],
+        [r.score for r in rows],
+    )
+    return FeatureDecoder(names).columns(batch, range(len(rows)))
+
+
+class FeatureDecoder:
+    """Columns of stored features: each row's JSON object decoded straight into a struct
+    of the profiled names (msgspec; fields it does not name are skipped, a missing one
+    is None), then read out a column at a time. Building a dictionary per row and
+    looking every name up in it cost twice as much, and dominated the fold."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.features = [n for n in names if n not in OUTPUTS]
+        fields = [f"f{i}" for i in range(len(self.features))]
+        self.struct = msgspec.defstruct(
+            "Features",
+            [(f, Any, None) for f in fields],
+            rename=dict(zip(fields, self.features, strict=True)),
+            gc=False,
+        )
+        self.decode = msgspec.json.Decoder(self.struct).decode
+        self.getters = dict(zip(self.features, map(attrgetter, fields), strict=True))
+
+    def _row(self, text: str) -> Any:
+        try:
+            return self.decode(text)
+        except (msgspec.DecodeError, TypeError):  # not an object: every feature missing
+            data = orjson.loads(text)
+            get = data.get if isinstance(data, dict) else {}.get
+            return self.struct(*[get(n) for n in self.features])
+
+    def columns(self, batch: StoredRows, rows: Sequence[int]) -> dict[str, list[Any]]:
+        """The profiled columns of ``rows`` (positions in ``batch``)."""
+        texts = batch.features
+        if isinstance(rows, range) and rows.step == 1:
+            chosen = texts[rows.start : rows.stop]
+        else:
+            chosen = [texts[i] for i in rows]
+        decode, row = self.decode, self._row
+        try:
+            parsed = [decode(t) for t in chosen]
+        except (msgspec.DecodeError, TypeError):
+            parsed = [row(t) for t in chosen]
+        out: dict[str, list[Any]] = {
+            name: list(map(getter, parsed)) for name, getter in self.getters.items()
+        }
+        if SCORE in self.names:
+            out[SCORE] = [batch.scores[i] for i in rows]
+        if PREDICTION in self.names:
+            served = [batch.predictions[i] for i in rows]
+            out[PREDICTION] = [None if p is None else orjson.loads(p) for p in served]
+        return {name: out[name] for name in self.names}
 
 
 class StatisticsEngine:
@@ -123,54 +172,53 @@ class StatisticsEngine:
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
         """Fold every stored prediction not folded yet."""
         report = FoldReport()
-        names = list(self.profile.columns)
+        decoder = FeatureDecoder(list(self.profile.columns))
         position = self.repository.cursor(self.model)
         while True:
-            rows = self.repository.rows_after(self.model, position, self.batch_rows)
-            if not rows:
+            batch = self.repository.rows_batch_after(self.model, position, self.batch_rows)
+            if not len(batch):
                 return report
-            by_window: dict[datetime, list[StoredRow]] = defaultdict(list)
-            for row in rows:
-                by_window[row.window_start].append(row)
+            by_window = _positions_by_window(batch.window_starts)
             stored = self.repository.states(self.model, list(by_window))
             updated = {}
-            for start, window_rows in by_window.items():
+            for start, positions in by_window.items():
                 previous = stored.get(start)
-                batch = None
-                for first in range(0, len(window_rows), CHUNK):  # parsed rows: bounded
-                    chunk = window_rows[first : first + CHUNK]
-                    columns = columns_of(chunk, names)
+                state = None
+                for first in range(0, len(positions), CHUNK):  # parsed rows: bounded
+                    chunk = positions[first : first + CHUNK]
+                    ordered: dict[str, np.ndarray] = {}
                     part = partial(
-                        columns,
-                        row_keys([r.id for r in chunk]),
+                        decoder.columns(batch, chunk),
+                        row_keys([batch.ids[i] for i in chunk]),
                         self.profile,
                         sample_size=self.sample_size,
+                        ordered=ordered,
                     )
-                    batch = part if batch is None else merge(batch, part)
-                    self._keep(start, previous is None, columns)
-                    del columns
-                assert batch is not None
+                    state = part if state is None else merge(state, part)
+                    self._keep(start, previous is None, ordered)
+                assert state is not None
                 if previous:
-                    batch = merge(WindowState.from_dict(orjson.loads(previous)), batch)
-                updated[start] = orjson.dumps(batch.to_dict()).decode()
-            position = rows[-1].pk
+                    state = merge(WindowState.from_dict(orjson.loads(previous)), state)
+                updated[start] = orjson.dumps(state.to_dict()).decode()
+            position = batch.pks[-1]
             self.repository.commit_fold(self.model, position, updated)
-            report.rows += len(rows)
+            report.rows += len(batch)
             report.windows.update(by_window)
             if progress:
-                progress(len(rows))
+                progress(len(batch))
 
-    def _keep(self, start: datetime, first: bool, columns: dict[str, list[Any]]) -> None:
+    def _keep(self, start: datetime, first: bool, ordered: dict[str, np.ndarray]) -> None:
+        """Keep a chunk's sorted numeric values for finalize, for the windows this process
+        folds from their first row (up to :attr:`kept_values` values in all)."""
         if not (first or start in self._kept):
             return
-        numeric = [n for n, c in self.profile.columns.items() if c.numeric]
         kept = sum(a.size for w in self._kept.values() for v in w.values() for a in v)
-        if kept + len(numeric) * len(next(iter(columns.values()), [])) > self.kept_values:
+        if kept + sum(a.size for a in ordered.values()) > self.kept_values:
             self._kept.pop(start, None)  # too many: finalize re-reads this window
             return
-        window = self._kept.setdefault(start, {n: [] for n in numeric})
-        for name in numeric:
-            window[name].append(numeric_array(columns[name]))
+        window = self._kept.setdefault(start, {n: [] for n in ordered})
+        for name, values in ordered.items():
+            window[name].append(values)
 
     # -- finalizing ---------------------------------------------------------------------
 
@@ -323,15 +371,22 @@ class StatisticsEngine:
         return out
 
     def _stored_values(self, start: datetime) -> ExactValues:
-        """A window's every value of a numeric column, re-read from the stored rows on
-        first need (once per window for all its numeric columns)."""
-        cache: dict[str, np.ndarray] = {}
+        """A window's every value of a numeric column, prepared (sorted): from the sorted
+        chunks kept by this run's fold, else re-read from the stored rows on first need
+        (once per window for all its numeric columns)."""
+        cache: dict[str, ReferenceColumn] = {}
         kept = self._kept.pop(start, None)
 
-        def values(name: str) -> np.ndarray | None:
-            if not cache and kept is not None:
-                for column in list(kept):
-                    cache[column] = np.concatenate(kept.pop(column))
+        def values(name: str) -> ReferenceColumn | None:
+            if name in cache:
+                return cache[name]
+            if kept is not None:
+                runs = kept.pop(name, None)
+                if runs is None:
+                    return None
+                joined = runs[0] if len(runs) == 1 else np.sort(np.concatenate(runs))
+                cache[name] = ReferenceColumn.from_sorted(joined)
+                return cache[name]
             if not cache:
                 numeric = [n for n, c in self.profile.columns.items() if c.numeric]
                 parts: dict[str, list[np.ndarray]] = {n: [] for n in numeric}
@@ -340,7 +395,7 @@ class StatisticsEngine:
                     for column in numeric:
                         parts[column].append(numeric_array([f.get(column) for f in features]))
                 for column in numeric:
-                    cache[column] = np.concatenate(parts.pop(column))
+                    cache[column] = ReferenceColumn.from_values(np.concatenate(parts.pop(column)))
             return cache.get(name)
 
         return values
@@ -364,3 +419,13 @@ def _number(value: Any) -> float:
         return float(value)
     except OverflowError:  # an integer beyond float64 is no usable number
         return float("nan")
+
+
+def _positions_by_window(starts: list[datetime]) -> dict[datetime, Sequence[int]]:
+    """Row positions per window start, in order (one range when all share a window)."""
+    if starts and starts[0] == starts[-1] and len(set(starts)) == 1:
+        return {starts[0]: range(len(starts))}
+    out: dict[datetime, list[int]] = defaultdict(list)
+    for i, start in enumerate(starts):
+        out[start].append(i)
+    return dict(out)

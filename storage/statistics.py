@@ -11,11 +11,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, String, select, type_coerce, update
 
 from storage import schema
 from storage.ingest import _upsert
-from storage.rows import StoredRow
+from storage.rows import StoredRow, StoredRows
 from storage.store import Store
 
 CURSOR = "statistics"
@@ -67,6 +67,33 @@ class StatisticsRepository:
                 .limit(limit)
             )
             return [StoredRow(*r) for r in rows]
+
+    def rows_batch_after(self, model: str, position: int, limit: int) -> StoredRows:
+        """:meth:`rows_after` column by column, without a per-row conversion: the window
+        starts, shared by thousands of rows, are converted once per distinct value."""
+        p = schema.predictions
+        query = (
+            select(
+                p.c.pk,
+                p.c.id,
+                type_coerce(p.c.window_start, String),  # as stored: converted below
+                p.c.features,
+                p.c.prediction,
+                p.c.score,
+            )
+            .where(p.c.model == model, p.c.pk > position)
+            .order_by(p.c.pk)
+            .limit(limit)
+        )
+        with self.store.connect("reading predictions") as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return StoredRows([], [], [], [], [], [])
+        pks, ids, starts, features, predictions, scores = (list(c) for c in zip(*rows, strict=True))
+        times = {raw: _utc(raw) for raw in set(starts)}
+        return StoredRows(
+            pks, ids, list(map(times.__getitem__, starts)), features, predictions, scores
+        )
 
     def window_features(
         self, model: str, start: datetime, chunk: int = 10_000
@@ -172,3 +199,10 @@ class StatisticsRepository:
         with self.store.connect("reading window results") as conn:
             rows = conn.execute(query.order_by(w.c.start.desc()).limit(limit))
             return [dict(r._mapping) for r in reversed(rows.all())]
+
+
+def _utc(raw: Any) -> datetime:
+    """A stored time as :class:`~storage.schema.UTCDateTime` reads it: SQLite's naive
+    UTC text, or PostgreSQL's aware datetime."""
+    value = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

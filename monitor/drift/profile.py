@@ -56,6 +56,20 @@ class ColumnProfile:
         slots[values == self.edges[-1]] = len(self.edges) - 1
         return slots
 
+    def slot_counts(self, ordered: np.ndarray) -> np.ndarray:
+        """``np.bincount(slot_of(values))`` of sorted values (:func:`slot_counts`)."""
+        return slot_counts(ordered, self.edges)
+
+
+def slot_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.bincount(slot_of(values), minlength=edges.size + 1)`` for sorted values: a
+    search per edge instead of one per value (sorting and then this costs a third of
+    searching every value among a thousand edges)."""
+    below = np.searchsorted(ordered, edges[:-1], side="left")  # values < e_i, i < B
+    closed = np.searchsorted(ordered, edges[-1:], side="right")  # values <= e_B
+    cum = np.concatenate(([0], below, closed, [ordered.size]))
+    return np.diff(cum).astype(np.int64)
+
 
 def category_text(value: Any) -> str:
     """The canonical text of a categorical or boolean value (``True`` -> ``"true"``)."""
@@ -177,8 +191,8 @@ def _fit_numeric(
         mean=float(np.mean(ordered)),
         std=float(np.std(ordered)),
     )
-    counts = np.bincount(profile.slot_of(ordered), minlength=edges.size + 1)
-    return ColumnProfile(**{**profile.__dict__, "counts": counts.astype(np.int64)})
+    counts = slot_counts(ordered, edges)
+    return ColumnProfile(**{**profile.__dict__, "counts": counts})
 
 
 def _bounded(ordered: np.ndarray, max_values: int | None, seed: int) -> np.ndarray:
