@@ -42,7 +42,19 @@ class StatisticsRepository(Protocol):
 
     def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]: ...
 
-    def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None: ...
+    def commit_fold(
+        self,
+        model: str,
+        position: int,
+        states: Mapping[datetime, str],
+        values: Mapping[datetime, tuple[int, bytes]] | None = None,
+    ) -> None: ...
+
+    def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]: ...
+
+    def replace_window_values(
+        self, model: str, start: datetime, replaced: Sequence[int], run: tuple[int, bytes]
+    ) -> None: ...
 
     def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]: ...
 

@@ -31,9 +31,11 @@ from monitor.drift.multivariate import (
 )
 from monitor.drift.profile import ReferenceProfile
 from monitor.drift.quality import QualityThresholds, window_checks
+from monitor.drift.runs import encode_run, merged_columns
 from monitor.drift.samples import ReferenceColumn
-from monitor.drift.state import NUMBERS, WindowState, merge, partial, row_keys
+from monitor.drift.state import WindowState, merge, partial, row_keys
 from monitor.drift.thresholds import Calibrated
+from monitor.window_values import WindowValues
 from storage.rows import StoredRow, StoredRows
 
 logger = logging.getLogger(__name__)
@@ -181,9 +183,11 @@ class StatisticsEngine:
             by_window = _positions_by_window(batch.window_starts)
             stored = self.repository.states(self.model, list(by_window))
             updated = {}
+            runs: dict[datetime, tuple[int, bytes]] = {}
             for start, positions in by_window.items():
                 previous = stored.get(start)
                 state = None
+                chunks: list[dict[str, np.ndarray]] = []
                 for first in range(0, len(positions), CHUNK):  # parsed rows: bounded
                     chunk = positions[first : first + CHUNK]
                     ordered: dict[str, np.ndarray] = {}
@@ -196,12 +200,15 @@ class StatisticsEngine:
                     )
                     state = part if state is None else merge(state, part)
                     self._keep(start, previous is None, ordered)
+                    chunks.append(ordered)
                 assert state is not None
+                if start not in self._kept:  # else finalize stores them, merged
+                    runs[start] = encode_run(merged_columns(chunks))
                 if previous:
                     state = merge(WindowState.from_dict(orjson.loads(previous)), state)
                 updated[start] = orjson.dumps(state.to_dict()).decode()
             position = batch.pks[-1]
-            self.repository.commit_fold(self.model, position, updated)
+            self.repository.commit_fold(self.model, position, updated, runs)
             report.rows += len(batch)
             report.windows.update(by_window)
             if progress:
@@ -254,6 +261,14 @@ class StatisticsEngine:
         results = {}
         for start, end, predictions, duplicates, payload in pending:
             state = WindowState.from_dict(orjson.loads(payload))
+            values = WindowValues(
+                self.repository,
+                self.model,
+                start,
+                {n: c.n for n, c in state.columns.items() if self.profile.columns[n].numeric},
+                self._kept.pop(start, None),
+                chunk=CHUNK,
+            )
             results[start] = self.window_results(
                 state,
                 start,
@@ -261,8 +276,12 @@ class StatisticsEngine:
                 predictions,
                 None if start in (latest, first) else expected,
                 duplicates=duplicates,
-                exact_values=self._stored_values(start),
+                exact_values=values,
             )
+            run = values.pending()
+            if run is not None:
+                self.repository.replace_window_values(self.model, start, *run)
+            del values
             if report is not None and results[start]["drift"]["drifted"]:
                 try:
                     path = report(start, state, results[start]["drift"])
@@ -369,56 +388,6 @@ class StatisticsEngine:
         if state.rows >= DOMAIN_CLASSIFIER_MIN_ROWS:
             out.insert(0, domain_classifier(reference, current, encoder, false_alarm_rate=rate))
         return out
-
-    def _stored_values(self, start: datetime) -> ExactValues:
-        """A window's every value of a numeric column, prepared (sorted): from the sorted
-        chunks kept by this run's fold, else re-read from the stored rows on first need
-        (once per window for all its numeric columns)."""
-        cache: dict[str, ReferenceColumn] = {}
-        kept = self._kept.pop(start, None)
-
-        def values(name: str) -> ReferenceColumn | None:
-            if name in cache:
-                return cache[name]
-            if kept is not None:
-                runs = kept.pop(name, None)
-                if runs is None:
-                    return None
-                joined = runs[0] if len(runs) == 1 else np.sort(np.concatenate(runs))
-                cache[name] = ReferenceColumn.from_sorted(joined)
-                return cache[name]
-            if not cache:
-                numeric = [n for n, c in self.profile.columns.items() if c.numeric]
-                parts: dict[str, list[np.ndarray]] = {n: [] for n in numeric}
-                for stored in self.repository.window_features(self.model, start, CHUNK):
-                    features = [orjson.loads(f) for f in stored]  # parsed rows: bounded
-                    for column in numeric:
-                        parts[column].append(numeric_array([f.get(column) for f in features]))
-                for column in numeric:
-                    cache[column] = ReferenceColumn.from_values(np.concatenate(parts.pop(column)))
-            return cache.get(name)
-
-        return values
-
-
-def numeric_array(raw: list[Any]) -> np.ndarray:
-    """Stored values of a numeric column as float64, NaN where missing or not a number
-    (what the window state counts as present, see monitor.drift.state)."""
-    if set(map(type, raw)) <= NUMBERS:
-        try:
-            return np.array(raw, dtype=np.float64)
-        except OverflowError:
-            pass
-    return np.array([_number(v) for v in raw], dtype=np.float64)
-
-
-def _number(value: Any) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return float("nan")
-    try:
-        return float(value)
-    except OverflowError:  # an integer beyond float64 is no usable number
-        return float("nan")
 
 
 def _positions_by_window(starts: list[datetime]) -> dict[datetime, Sequence[int]]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, select, type_coerce, update
+from sqlalchemy import Connection, String, delete, select, type_coerce, update
 
 from storage import schema
 from storage.ingest import _upsert
@@ -123,8 +123,15 @@ class StatisticsRepository:
             )
             return dict(rows.all())
 
-    def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None:
-        """Save window states and advance the cursor, in one transaction."""
+    def commit_fold(
+        self,
+        model: str,
+        position: int,
+        states: Mapping[datetime, str],
+        values: Mapping[datetime, tuple[int, bytes]] | None = None,
+    ) -> None:
+        """Save window states, runs of window values (``values``: start -> number of
+        values, payload) and advance the cursor, in one transaction."""
         now = datetime.now(UTC)
         with self.store.transaction("saving window states") as conn:
             w = schema.windows
@@ -134,7 +141,41 @@ class StatisticsRepository:
                     .where(w.c.model == model, w.c.start == start)
                     .values(state=state, updated_at=now, finalized_at=None)
                 )
+            self._insert_values(conn, model, values or {})
             self._advance(conn, model, position, now)
+
+    def _insert_values(
+        self, conn: Connection, model: str, values: Mapping[datetime, tuple[int, bytes]]
+    ) -> None:
+        if values:
+            conn.execute(
+                schema.window_values.insert(),
+                [
+                    {"model": model, "start": start, "rows": n, "payload": payload}
+                    for start, (n, payload) in values.items()
+                ],
+            )
+
+    def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]:
+        """The stored runs of a window's values: (pk, payload), oldest first."""
+        v = schema.window_values
+        with self.store.connect("reading window values") as conn:
+            rows = conn.execute(
+                select(v.c.pk, v.c.payload)
+                .where(v.c.model == model, v.c.start == start)
+                .order_by(v.c.pk)
+            )
+            return [(pk, bytes(payload)) for pk, payload in rows]
+
+    def replace_window_values(
+        self, model: str, start: datetime, replaced: Sequence[int], run: tuple[int, bytes]
+    ) -> None:
+        """Store one run of a window's values in place of the runs ``replaced`` (pks)."""
+        v = schema.window_values
+        with self.store.transaction("saving window values") as conn:
+            if replaced:
+                conn.execute(delete(v).where(v.c.model == model, v.c.pk.in_(list(replaced))))
+            self._insert_values(conn, model, {start: run})
 
     def _advance(self, conn: Connection, model: str, position: int, now: datetime) -> None:
         t = schema.cursors

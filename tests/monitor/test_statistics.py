@@ -256,3 +256,61 @@ def test_numeric_scores_of_windows_beyond_their_sample_are_exact(workspace: Path
                 else:
                     assert abs(c["score"] - exact.score) <= c["error_bound"]
                 assert c["drifted"] == exact.drifted
+
+
+def test_a_grown_window_is_scored_from_its_stored_values_not_its_rows(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The values an exact score needs are stored with the window (sorted runs): a later
+    run of a grown window merges them instead of decoding the window's rows again; a
+    window without them (stored before they were) is re-read once and then has them."""
+    from storage import schema
+    from storage.statistics import StatisticsRepository
+
+    config = yaml.safe_load((workspace / "driftd.yaml").read_text())
+    config["drift"]["sample_size"] = 100
+    (workspace / "driftd.yaml").write_text(yaml.safe_dump(config))
+    reread: list[datetime] = []
+    original = StatisticsRepository.window_features
+
+    def spy(self: StatisticsRepository, model: str, start: datetime, chunk: int = 10_000):  # type: ignore[no-untyped-def]  # noqa: E501
+        reread.append(start)
+        return original(self, model, start, chunk)
+
+    monkeypatch.setattr(StatisticsRepository, "window_features", spy)
+    hour4 = datetime(2026, 11, 2, 4, tzinfo=UTC)
+
+    def late(i: int) -> None:
+        row = draw(np.random.default_rng(i), 1).iloc[0]
+        with open(workspace / "logs" / "p.jsonl", "a") as fh:
+            fh.write(record(90_000 + i, hour4 + timedelta(minutes=30 + i), row) + "\n")
+
+    with App(load(workspace / "driftd.yaml")) as app:
+        app.ingest()
+        Statistics().run(app)
+        assert reread == []  # the first run scores the values its fold kept
+        repository = app.statistics_repository
+        assert len(repository.window_values("m", hour4)) == 1
+        late(1)
+        app.ingest()
+        Statistics().run(app)
+        assert reread == []
+        assert len(repository.window_values("m", hour4)) == 2  # the late row's run added
+        with repository.store.transaction() as conn:  # as if stored before runs existed
+            conn.execute(schema.window_values.delete())
+        late(2)
+        app.ingest()
+        Statistics().run(app)
+        assert reread == [hour4]  # once: the values are stored again, as one run
+        assert len(repository.window_values("m", hour4)) == 1
+        late(3)
+        app.ingest()
+        Statistics().run(app)
+        assert reread == [hour4]
+        results = {w["start"]: w["results"] for w in app.window_results()}[hour4]
+        assert results["rows"] == 403
+        assert all(
+            c["basis"] in ("exact", "binned") and c["n_current"] == 403
+            for c in results["drift"]["columns"]
+            if SCHEMA[c["column"]] is FeatureType.NUMERIC
+        )
