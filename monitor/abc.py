@@ -8,7 +8,7 @@ The rows they exchange are :mod:`storage.rows` dataclasses, which load no SQLAlc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -53,7 +53,11 @@ class StatisticsRepository(Protocol):
     def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]: ...
 
     def replace_window_values(
-        self, model: str, start: datetime, replaced: Sequence[int], run: tuple[int, bytes]
+        self,
+        model: str,
+        start: datetime,
+        replaced: Sequence[int],
+        runs: Iterable[tuple[int, bytes]],
     ) -> None: ...
 
     def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]: ...

@@ -9,7 +9,7 @@ one run, so the next finalize of the window merges two runs instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,47 +44,41 @@ class WindowValues:
         self.kept = kept
         self.chunk = chunk
         self._columns: dict[str, np.ndarray] | None = None
-        self._prepared: dict[str, ReferenceColumn] = {}
-        self._write: tuple[list[int], dict[str, np.ndarray]] | None = None
+        self._write: list[int] | None = None  # stored runs to replace by the columns
 
     def __call__(self, name: str) -> ReferenceColumn | None:
         if name not in self.counts:
             return None
-        if name not in self._prepared:
-            if self._columns is None:
-                self._columns = self._load()
-            self._prepared[name] = ReferenceColumn.from_sorted(self._columns.pop(name))
-        return self._prepared[name]
+        if self._columns is None:
+            self._columns = self._load()
+        values = self._columns.get(name)
+        return None if values is None else ReferenceColumn.from_sorted(values)
 
-    def pending(self) -> tuple[list[int], tuple[int, bytes]] | None:
-        """The run to store in place of the window's stored runs (their pks), if any."""
-        if self._write is None:
+    def pending(self) -> tuple[list[int], Iterator[tuple[int, bytes]]] | None:
+        """The runs to store in place of the window's stored runs (their pks), if any:
+        one per column, encoded as they are stored (a window's values can be large)."""
+        if self._write is None or self._columns is None:
             return None
-        replaced, columns = self._write
-        return replaced, encode_run(columns)
+        columns = self._columns
+        runs = (encode_run({name: columns[name]}) for name in list(columns))
+        return self._write, runs
 
     def _load(self) -> dict[str, np.ndarray]:
         if self.kept is not None:
-            columns = {name: merge_sorted(runs) for name, runs in self.kept.items()}
-            self._write = ([], {})
-            return self._remember(columns)
+            kept, self.kept = dict(self.kept), None
+            self._write = []
+            # merged a column at a time, its chunks let go as it is
+            return {name: merge_sorted(kept.pop(name)) for name in list(kept)}
         stored = self.repository.window_values(self.model, self.start)
-        runs = [decode_run(payload) for _, payload in stored]
         pks = [pk for pk, _ in stored]
-        columns = merged_columns(runs)
+        columns = merged_columns([decode_run(payload) for _, payload in stored])
+        del stored
         if all(columns.get(n, np.empty(0)).size == count for n, count in self.counts.items()):
-            if len(runs) > MAX_RUNS:
-                self._write = (pks, {})
-                return self._remember(columns)
+            if len(pks) > MAX_RUNS:
+                self._write = pks
             return columns
-        self._write = (pks, {})
-        return self._remember(self._reread())
-
-    def _remember(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Keep the columns to write back (the arrays are shared, not copied)."""
-        assert self._write is not None
-        self._write = (self._write[0], columns)
-        return dict(columns)
+        self._write = pks
+        return self._reread()
 
     def _reread(self) -> dict[str, np.ndarray]:
         """Every value of the window's numeric columns, decoded from its stored rows."""

@@ -7,11 +7,11 @@ together with the new cursor position in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, delete, select, type_coerce, update
+from sqlalchemy import ColumnElement, Connection, String, delete, select, type_coerce, update
 
 from storage import schema
 from storage.ingest import _upsert
@@ -62,7 +62,7 @@ class StatisticsRepository:
         with self.store.connect("reading predictions") as conn:
             rows = conn.execute(
                 select(p.c.pk, p.c.id, p.c.window_start, p.c.features, p.c.prediction, p.c.score)
-                .where(p.c.model == model, p.c.pk > position)
+                .where(_of_model(conn, model), p.c.pk > position)
                 .order_by(p.c.pk)
                 .limit(limit)
             )
@@ -81,12 +81,11 @@ class StatisticsRepository:
                 p.c.prediction,
                 p.c.score,
             )
-            .where(p.c.model == model, p.c.pk > position)
             .order_by(p.c.pk)
             .limit(limit)
         )
         with self.store.connect("reading predictions") as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query.where(_of_model(conn, model), p.c.pk > position)).all()
         if not rows:
             return StoredRows([], [], [], [], [], [])
         pks, ids, starts, features, predictions, scores = (list(c) for c in zip(*rows, strict=True))
@@ -168,14 +167,20 @@ class StatisticsRepository:
             return [(pk, bytes(payload)) for pk, payload in rows]
 
     def replace_window_values(
-        self, model: str, start: datetime, replaced: Sequence[int], run: tuple[int, bytes]
+        self,
+        model: str,
+        start: datetime,
+        replaced: Sequence[int],
+        runs: Iterable[tuple[int, bytes]],
     ) -> None:
-        """Store one run of a window's values in place of the runs ``replaced`` (pks)."""
+        """Store runs of a window's values in place of the runs ``replaced`` (pks), in one
+        transaction; ``runs`` is consumed one at a time (each can be large)."""
         v = schema.window_values
         with self.store.transaction("saving window values") as conn:
             if replaced:
                 conn.execute(delete(v).where(v.c.model == model, v.c.pk.in_(list(replaced))))
-            self._insert_values(conn, model, {start: run})
+            for run in runs:
+                self._insert_values(conn, model, {start: run})
 
     def _advance(self, conn: Connection, model: str, position: int, now: datetime) -> None:
         t = schema.cursors
@@ -247,3 +252,13 @@ def _utc(raw: Any) -> datetime:
     UTC text, or PostgreSQL's aware datetime."""
     value = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _of_model(conn: Connection, model: str) -> ColumnElement[bool]:
+    """``predictions.model = model`` for a walk along the primary key from a cursor.
+
+    SQLite picks the (model, window_start) index for it, then reads every row of the
+    model and sorts them by pk, for each batch: quadratic in a large backlog. ``model ||
+    ''`` has no index, so SQLite walks the primary key from the cursor instead."""
+    p = schema.predictions
+    return (p.c.model + "") == model if conn.dialect.name == "sqlite" else p.c.model == model

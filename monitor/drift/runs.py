@@ -23,7 +23,10 @@ _FLOAT = np.dtype("<f8")
 
 def encode_run(columns: Mapping[str, np.ndarray]) -> tuple[int, bytes]:
     """A run's payload, and how many values it holds (all columns)."""
-    payload = {name: np.ascontiguousarray(v, dtype=_FLOAT).tobytes() for name, v in columns.items()}
+    payload = {
+        name: np.ascontiguousarray(v, dtype=_FLOAT).data.cast("B")
+        for name, v in columns.items()
+    }
     return sum(v.size for v in columns.values()), msgspec.msgpack.encode(payload)
 
 

@@ -199,8 +199,8 @@ def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if ordered.size == 0:
         return ordered, np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    if starts.size == ordered.size:
-        return ordered, np.ones(ordered.size, dtype=np.int64)
+    if starts.size == ordered.size:  # all distinct: ones, as a view of one 1 (no memory)
+        return ordered, np.broadcast_to(np.ones(1, dtype=np.int64), ordered.shape)
     counts = np.diff(np.append(starts, ordered.size)).astype(np.int64)
     return ordered[starts], counts
 
