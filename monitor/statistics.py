@@ -197,6 +197,7 @@ class StatisticsEngine:
                         self.profile,
                         sample_size=self.sample_size,
                         ordered=ordered,
+                        below=_full_sample_bound(state),
                     )
                     state = part if state is None else merge(state, part)
                     self._keep(start, previous is None, ordered)
@@ -398,3 +399,10 @@ def _positions_by_window(starts: list[datetime]) -> dict[datetime, Sequence[int]
     for i, start in enumerate(starts):
         out[start].append(i)
     return dict(out)
+
+
+def _full_sample_bound(state: WindowState | None) -> int | None:
+    """The largest key of a full row sample: rows with a larger key cannot enter it."""
+    if state is None or state.sample_keys.size < state.sample_size:
+        return None
+    return int(state.sample_keys[-1])

@@ -104,12 +104,18 @@ def partial(
     *,
     sample_size: int = 5000,
     ordered: dict[str, np.ndarray] | None = None,
+    below: int | None = None,
 ) -> WindowState:
     """The state of one batch: ``batch`` maps column -> values (None for missing).
 
     ``ordered``, when given, receives each numeric column's present values, sorted (the
     state counts its histogram from them): the statistics job keeps them to score the
-    window exactly without reading its rows again."""
+    window exactly without reading its rows again.
+
+    ``below``: only rows with a smaller key may enter the sample (a state this batch will
+    be merged into already holds ``sample_size`` smaller keys than any other); the merged
+    state is the same, and the category texts of rows that could never be kept are not
+    made."""
     rows = len(keys)
     state = WindowState(rows=rows, sample_size=sample_size)
     converted: dict[str, np.ndarray] = {}
@@ -125,7 +131,11 @@ def partial(
         else:
             state.columns[name] = _categorical(column, values)
             raw_labels[name] = values
-    keep = _smallest(keys, sample_size)
+    if below is None:
+        keep = _smallest(keys, sample_size)
+    else:
+        candidates = np.flatnonzero(keys < np.uint64(below))
+        keep = candidates[_smallest(keys[candidates], sample_size)]
     state.sample_keys = keys[keep]
     state.sample = {name: values[keep] for name, values in converted.items()}
     for name, values in raw_labels.items():  # category texts of the kept rows only
