@@ -24,8 +24,7 @@ _FLOAT = np.dtype("<f8")
 def encode_run(columns: Mapping[str, np.ndarray]) -> tuple[int, bytes]:
     """A run's payload, and how many values it holds (all columns)."""
     payload = {
-        name: np.ascontiguousarray(v, dtype=_FLOAT).data.cast("B")
-        for name, v in columns.items()
+        name: np.ascontiguousarray(v, dtype=_FLOAT).data.cast("B") for name, v in columns.items()
     }
     return sum(v.size for v in columns.values()), msgspec.msgpack.encode(payload)
 
