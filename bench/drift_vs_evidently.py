@@ -14,10 +14,11 @@ Generates a reference and a current table of ``--rows`` rows each (``--quick``: 
 3. driftd first run (timed): a new ``App``; the stored profile is loaded, then
    ``engine.fold()`` folds every stored row into the window state and
    ``engine.finalize()`` gives per-column verdicts (numeric columns of a window larger
-   than its row sample are scored exactly from the window's stored rows, re-read);
+   than its row sample are scored exactly, from the sorted values the fold kept; they
+   are stored with the window, as sorted runs, in the same run);
 4. 1,000 more rows of the same window are ingested (not timed); driftd warm run (timed):
    a new process again, fold of the new rows and finalize of the window, as every later
-   daemon run does;
+   daemon run does (exact scores merge the window's stored runs with the new rows');
 5. Evidently 0.7 (timed): ``Report([DataDriftPreset()], include_tests=True).run(current,
    reference)`` on the same tables loaded from Parquet, then ``snapshot.dict()``.
 6. check (not timed): every column of both driftd runs against the exact computation on

@@ -8,7 +8,7 @@ The rows they exchange are :mod:`storage.rows` dataclasses, which load no SQLAlc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +20,7 @@ from storage.rows import (
     ErrorStream,
     LabelledRow,
     StoredRow,
+    StoredRows,
     StreamRow,
 )
 
@@ -38,9 +39,27 @@ class StatisticsRepository(Protocol):
 
     def rows_after(self, model: str, position: int, limit: int) -> list[StoredRow]: ...
 
+    def rows_batch_after(self, model: str, position: int, limit: int) -> StoredRows: ...
+
     def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]: ...
 
-    def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None: ...
+    def commit_fold(
+        self,
+        model: str,
+        position: int,
+        states: Mapping[datetime, str],
+        values: Mapping[datetime, tuple[int, bytes]] | None = None,
+    ) -> None: ...
+
+    def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]: ...
+
+    def replace_window_values(
+        self,
+        model: str,
+        start: datetime,
+        replaced: Sequence[int],
+        runs: Iterable[tuple[int, bytes]],
+    ) -> None: ...
 
     def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]: ...
 

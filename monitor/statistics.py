@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -29,8 +31,9 @@ from monitor.drift.multivariate import (
 )
 from monitor.drift.profile import ReferenceProfile
 from monitor.drift.quality import QualityThresholds, window_checks
+from monitor.drift.runs import encode_run, merged_columns
 from monitor.drift.samples import ReferenceColumn
-from monitor.drift.state import NUMBERS, WindowState, merge, partial, row_keys
+from monitor.drift.state import WindowState, merge, partial, row_keys
 from monitor.drift.thresholds import Calibrated
 from monitor.results import (
     Calibration,
@@ -41,7 +44,8 @@ from monitor.results import (
     multivariate_result,
     quality_check,
 )
-from storage.rows import StoredRow
+from monitor.window_values import WindowValues
+from storage.rows import StoredRow, StoredRows
 
 logger = logging.getLogger(__name__)
 
@@ -90,18 +94,65 @@ OUTPUTS = (SCORE, PREDICTION)
 def columns_of(rows: list[StoredRow], names: list[str]) -> dict[str, list[Any]]:
     """Feature columns of stored rows (None where a row lacks the feature), and the
     model's outputs under :data:`SCORE` and :data:`PREDICTION` when asked for."""
-    features_wanted = [n for n in names if n not in OUTPUTS]
-    out: dict[str, list[Any]] = {name: [] for name in names}
-    parsed = [orjson.loads(row.features) for row in rows]
-    for name in features_wanted:
-        out[name] = [features.get(name) for features in parsed]
-    if SCORE in out:
-        out[SCORE] = [row.score for row in rows]
-    if PREDICTION in out:
-        out[PREDICTION] = [
-            None if row.prediction is None else orjson.loads(row.prediction) for row in rows
-        ]
-    return out
+    batch = StoredRows(
+        [r.pk for r in rows],
+        [r.id for r in rows],
+        [r.window_start for r in rows],
+        [r.features for r in rows],
+        [r.prediction for r in rows],
+        [r.score for r in rows],
+    )
+    return FeatureDecoder(names).columns(batch, range(len(rows)))
+
+
+class FeatureDecoder:
+    """Columns of stored features: each row's JSON object decoded straight into a struct
+    of the profiled names (msgspec; fields it does not name are skipped, a missing one
+    is None), then read out a column at a time. Building a dictionary per row and
+    looking every name up in it cost twice as much, and dominated the fold."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.features = [n for n in names if n not in OUTPUTS]
+        fields = [f"f{i}" for i in range(len(self.features))]
+        self.struct = msgspec.defstruct(
+            "Features",
+            [(f, Any, None) for f in fields],
+            rename=dict(zip(fields, self.features, strict=True)),
+            gc=False,
+        )
+        self.decode = msgspec.json.Decoder(self.struct).decode
+        self.getters = dict(zip(self.features, map(attrgetter, fields), strict=True))
+
+    def _row(self, text: str) -> Any:
+        try:
+            return self.decode(text)
+        except (msgspec.DecodeError, TypeError):  # not an object: every feature missing
+            data = orjson.loads(text)
+            get = data.get if isinstance(data, dict) else {}.get
+            return self.struct(*[get(n) for n in self.features])
+
+    def columns(self, batch: StoredRows, rows: Sequence[int]) -> dict[str, list[Any]]:
+        """The profiled columns of ``rows`` (positions in ``batch``)."""
+        texts = batch.features
+        if isinstance(rows, range) and rows.step == 1:
+            chosen = texts[rows.start : rows.stop]
+        else:
+            chosen = [texts[i] for i in rows]
+        decode, row = self.decode, self._row
+        try:
+            parsed = [decode(t) for t in chosen]
+        except (msgspec.DecodeError, TypeError):
+            parsed = [row(t) for t in chosen]
+        out: dict[str, list[Any]] = {
+            name: list(map(getter, parsed)) for name, getter in self.getters.items()
+        }
+        if SCORE in self.names:
+            out[SCORE] = [batch.scores[i] for i in rows]
+        if PREDICTION in self.names:
+            served = [batch.predictions[i] for i in rows]
+            out[PREDICTION] = [None if p is None else orjson.loads(p) for p in served]
+        return {name: out[name] for name in self.names}
 
 
 class StatisticsEngine:
@@ -134,56 +185,60 @@ class StatisticsEngine:
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
         """Fold every stored prediction not folded yet."""
         report = FoldReport()
-        names = list(self.profile.columns)
+        decoder = FeatureDecoder(list(self.profile.columns))
         position = self.repository.cursor(self.model)
         while True:
-            rows = self.repository.rows_after(self.model, position, self.batch_rows)
-            if not rows:
+            batch = self.repository.rows_batch_after(self.model, position, self.batch_rows)
+            if not len(batch):
                 return report
-            by_window: dict[datetime, list[StoredRow]] = defaultdict(list)
-            for row in rows:
-                by_window[row.window_start].append(row)
+            by_window = _positions_by_window(batch.window_starts)
             stored = self.repository.states(self.model, list(by_window))
             updated = {}
-            for start, window_rows in by_window.items():
+            runs: dict[datetime, tuple[int, bytes]] = {}
+            for start, positions in by_window.items():
                 previous = stored.get(start)
-                batch = None
-                for first in range(0, len(window_rows), CHUNK):  # parsed rows: bounded
-                    chunk = window_rows[first : first + CHUNK]
-                    columns = columns_of(chunk, names)
+                state = None
+                chunks: list[dict[str, np.ndarray]] = []
+                for first in range(0, len(positions), CHUNK):  # parsed rows: bounded
+                    chunk = positions[first : first + CHUNK]
+                    ordered: dict[str, np.ndarray] = {}
                     part = partial(
-                        columns,
-                        row_keys([r.id for r in chunk]),
+                        decoder.columns(batch, chunk),
+                        row_keys([batch.ids[i] for i in chunk]),
                         self.profile,
                         sample_size=self.sample_size,
+                        ordered=ordered,
+                        below=_full_sample_bound(state),
                     )
-                    batch = part if batch is None else merge(batch, part)
-                    self._keep(start, previous is None, columns)
-                    del columns
-                assert batch is not None
+                    state = part if state is None else merge(state, part)
+                    self._keep(start, previous is None, ordered)
+                    chunks.append(ordered)
+                assert state is not None
+                if start not in self._kept:  # else finalize stores them, merged
+                    runs[start] = encode_run(merged_columns(chunks))
                 if previous:
-                    batch = merge(WindowState.from_dict(orjson.loads(previous)), batch)
-                updated[start] = orjson.dumps(batch.to_dict()).decode()
-            position = rows[-1].pk
-            self.repository.commit_fold(self.model, position, updated)
-            report.rows += len(rows)
+                    state = merge(WindowState.from_dict(orjson.loads(previous)), state)
+                updated[start] = orjson.dumps(state.to_dict()).decode()
+            position = batch.pks[-1]
+            self.repository.commit_fold(self.model, position, updated, runs)
+            report.rows += len(batch)
             report.windows.update(by_window)
             if progress:
-                progress(len(rows))
+                progress(len(batch))
 
-    def _keep(self, start: datetime, first: bool, columns: dict[str, list[Any]]) -> None:
+    def _keep(self, start: datetime, first: bool, ordered: dict[str, np.ndarray]) -> None:
+        """Keep a chunk's sorted numeric values for finalize, for the windows this process
+        folds from their first row (up to :attr:`kept_values` values in all)."""
         if not (first or start in self._kept):
             return
-        numeric = [n for n, c in self.profile.columns.items() if c.numeric]
-        if self._kept_total + len(numeric) * len(next(iter(columns.values()), [])) > (
-            self.kept_values
-        ):
+        incoming = sum(a.size for a in ordered.values())
+        if self._kept_total + incoming > self.kept_values:
             self._drop_kept(start)  # too many: finalize re-reads this window
             return
-        window = self._kept.setdefault(start, {n: [] for n in numeric})
-        for name in numeric:
-            window[name].append(numeric_array(columns[name]))
-            self._kept_total += window[name][-1].size
+        window = self._kept.setdefault(start, {n: [] for n in ordered})
+        for name, values in ordered.items():
+            window[name].append(values)
+        self._kept_total += incoming
 
     def _drop_kept(self, start: datetime) -> dict[str, list[np.ndarray]] | None:
         window = self._kept.pop(start, None)
@@ -225,6 +280,14 @@ class StatisticsEngine:
         results = {}
         for start, end, predictions, duplicates, payload in pending:
             state = WindowState.from_dict(orjson.loads(payload))
+            values = WindowValues(
+                self.repository,
+                self.model,
+                start,
+                {n: c.n for n, c in state.columns.items() if self.profile.columns[n].numeric},
+                self._drop_kept(start),
+                chunk=CHUNK,
+            )
             result = self.window_results(
                 state,
                 start,
@@ -232,8 +295,12 @@ class StatisticsEngine:
                 predictions,
                 None if start in (latest, first) else expected,
                 duplicates=duplicates,
-                exact_values=self._stored_values(start),
+                exact_values=values,
             )
+            run = values.pending()
+            if run is not None:
+                self.repository.replace_window_values(self.model, start, *run)
+            del values
             if report is not None and result.drift.drifted:
                 try:
                     path = report(start, state, result.drift)
@@ -343,28 +410,15 @@ class StatisticsEngine:
             out.insert(0, domain_classifier(reference, current, encoder, false_alarm_rate=rate))
         return out
 
-    def _stored_values(self, start: datetime) -> ExactValues:
-        """A window's every value of a numeric column, re-read from the stored rows on
-        first need (once per window for all its numeric columns)."""
-        cache: dict[str, np.ndarray] = {}
-        kept = self._drop_kept(start)
 
-        def values(name: str) -> np.ndarray | None:
-            if not cache and kept is not None:
-                for column in list(kept):
-                    cache[column] = np.concatenate(kept.pop(column))
-            if not cache:
-                numeric = [n for n, c in self.profile.columns.items() if c.numeric]
-                parts: dict[str, list[np.ndarray]] = {n: [] for n in numeric}
-                for stored in self.repository.window_features(self.model, start, CHUNK):
-                    features = [orjson.loads(f) for f in stored]  # parsed rows: bounded
-                    for column in numeric:
-                        parts[column].append(numeric_array([f.get(column) for f in features]))
-                for column in numeric:
-                    cache[column] = np.concatenate(parts.pop(column))
-            return cache.get(name)
-
-        return values
+def _positions_by_window(starts: list[datetime]) -> dict[datetime, Sequence[int]]:
+    """Row positions per window start, in order (one range when all share a window)."""
+    if starts and starts[0] == starts[-1] and len(set(starts)) == 1:
+        return {starts[0]: range(len(starts))}
+    out: dict[datetime, list[int]] = defaultdict(list)
+    for i, start in enumerate(starts):
+        out[start].append(i)
+    return dict(out)
 
 
 @dataclass(frozen=True)
@@ -384,21 +438,8 @@ class MemoCalibrated(Calibrated):
         return limit
 
 
-def numeric_array(raw: list[Any]) -> np.ndarray:
-    """Stored values of a numeric column as float64, NaN where missing or not a number
-    (what the window state counts as present, see monitor.drift.state)."""
-    if set(map(type, raw)) <= NUMBERS:
-        try:
-            return np.array(raw, dtype=np.float64)
-        except OverflowError:
-            pass
-    return np.array([_number(v) for v in raw], dtype=np.float64)
-
-
-def _number(value: Any) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return float("nan")
-    try:
-        return float(value)
-    except OverflowError:  # an integer beyond float64 is no usable number
-        return float("nan")
+def _full_sample_bound(state: WindowState | None) -> int | None:
+    """The largest key of a full row sample: rows with a larger key cannot enter it."""
+    if state is None or state.sample_keys.size < state.sample_size:
+        return None
+    return int(state.sample_keys[-1])

@@ -61,6 +61,23 @@ class StoredRow:
 
 
 @dataclass(frozen=True)
+class StoredRows:
+    """Stored predictions column by column (what the statistics job folds): one list per
+    field, in ``pk`` order. Cheaper than a :class:`StoredRow` per row when a job reads
+    millions."""
+
+    pks: list[int]
+    ids: list[str]
+    window_starts: list[datetime]
+    features: list[str]  # JSON objects
+    predictions: list[str | None]  # JSON values
+    scores: list[float | None]
+
+    def __len__(self) -> int:
+        return len(self.pks)
+
+
+@dataclass(frozen=True)
 class LabelledRow:
     id: str
     ts: datetime

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -162,6 +163,20 @@ windows = Table(
     Column("updated_at", TS, nullable=False),
     Column("finalized_at", TS),
 )
+
+# A window's numeric values, sorted per column: one run per fold batch, written with the
+# window state and cursor, so that finalizing a grown window scores it exactly from
+# these instead of decoding its stored rows again (see monitor.statistics)
+window_values = Table(
+    "window_values",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("start", TS, nullable=False),
+    Column("rows", BigInteger, nullable=False),  # values in the run, all columns
+    Column("payload", LargeBinary, nullable=False),  # msgpack: column -> float64 bytes
+)
+Index("ix_window_values_model_start", window_values.c.model, window_values.c.start)
 
 cursors = Table(
     "cursors",

@@ -7,16 +7,17 @@ together with the new cursor position in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select, update
+from sqlalchemy import ColumnElement, Connection, String, delete, select, type_coerce, update
 
 from storage import schema
 from storage.ingest import _upsert
 from storage.results import WindowResults
-from storage.rows import StoredRow
+from storage.rows import StoredRow, StoredRows
 from storage.store import Store
 
 CURSOR = "statistics"
@@ -63,11 +64,37 @@ class StatisticsRepository:
         with self.store.connect("reading predictions") as conn:
             rows = conn.execute(
                 select(p.c.pk, p.c.id, p.c.window_start, p.c.features, p.c.prediction, p.c.score)
-                .where(p.c.model == model, p.c.pk > position)
+                .where(_of_model(conn, model), p.c.pk > position)
                 .order_by(p.c.pk)
                 .limit(limit)
             )
             return [StoredRow(*r) for r in rows]
+
+    def rows_batch_after(self, model: str, position: int, limit: int) -> StoredRows:
+        """:meth:`rows_after` column by column, without a per-row conversion: the window
+        starts, shared by thousands of rows, are converted once per distinct value."""
+        p = schema.predictions
+        query = (
+            select(
+                p.c.pk,
+                p.c.id,
+                type_coerce(p.c.window_start, String),  # as stored: converted below
+                p.c.features,
+                p.c.prediction,
+                p.c.score,
+            )
+            .order_by(p.c.pk)
+            .limit(limit)
+        )
+        with self.store.connect("reading predictions") as conn:
+            rows = conn.execute(query.where(_of_model(conn, model), p.c.pk > position)).all()
+        if not rows:
+            return StoredRows([], [], [], [], [], [])
+        pks, ids, starts, features, predictions, scores = (list(c) for c in zip(*rows, strict=True))
+        times = {raw: _utc(raw) for raw in set(starts)}
+        return StoredRows(
+            pks, ids, list(map(times.__getitem__, starts)), features, predictions, scores
+        )
 
     def window_features(
         self, model: str, start: datetime, chunk: int = 10_000
@@ -97,8 +124,15 @@ class StatisticsRepository:
             )
             return dict(rows.all())
 
-    def commit_fold(self, model: str, position: int, states: Mapping[datetime, str]) -> None:
-        """Save window states and advance the cursor, in one transaction."""
+    def commit_fold(
+        self,
+        model: str,
+        position: int,
+        states: Mapping[datetime, str],
+        values: Mapping[datetime, tuple[int, bytes]] | None = None,
+    ) -> None:
+        """Save window states, runs of window values (``values``: start -> number of
+        values, payload) and advance the cursor, in one transaction."""
         now = datetime.now(UTC)
         with self.store.transaction("saving window states") as conn:
             w = schema.windows
@@ -108,7 +142,47 @@ class StatisticsRepository:
                     .where(w.c.model == model, w.c.start == start)
                     .values(state=state, updated_at=now, finalized_at=None)
                 )
+            self._insert_values(conn, model, values or {})
             self._advance(conn, model, position, now)
+
+    def _insert_values(
+        self, conn: Connection, model: str, values: Mapping[datetime, tuple[int, bytes]]
+    ) -> None:
+        if values:
+            conn.execute(
+                schema.window_values.insert(),
+                [
+                    {"model": model, "start": start, "rows": n, "payload": payload}
+                    for start, (n, payload) in values.items()
+                ],
+            )
+
+    def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]:
+        """The stored runs of a window's values: (pk, payload), oldest first."""
+        v = schema.window_values
+        with self.store.connect("reading window values") as conn:
+            rows = conn.execute(
+                select(v.c.pk, v.c.payload)
+                .where(v.c.model == model, v.c.start == start)
+                .order_by(v.c.pk)
+            )
+            return [(pk, bytes(payload)) for pk, payload in rows]
+
+    def replace_window_values(
+        self,
+        model: str,
+        start: datetime,
+        replaced: Sequence[int],
+        runs: Iterable[tuple[int, bytes]],
+    ) -> None:
+        """Store runs of a window's values in place of the runs ``replaced`` (pks), in one
+        transaction; ``runs`` is consumed one at a time (each can be large)."""
+        v = schema.window_values
+        with self.store.transaction("saving window values") as conn:
+            if replaced:
+                conn.execute(delete(v).where(v.c.model == model, v.c.pk.in_(list(replaced))))
+            for run in runs:
+                self._insert_values(conn, model, {start: run})
 
     def _advance(self, conn: Connection, model: str, position: int, now: datetime) -> None:
         t = schema.cursors
@@ -179,3 +253,20 @@ class StatisticsRepository:
 
 def _dump(result: WindowResults) -> str:
     return orjson.dumps(result.to_dict(), option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _utc(raw: Any) -> datetime:
+    """A stored time as :class:`~storage.schema.UTCDateTime` reads it: SQLite's naive
+    UTC text, or PostgreSQL's aware datetime."""
+    value = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _of_model(conn: Connection, model: str) -> ColumnElement[bool]:
+    """``predictions.model = model`` for a walk along the primary key from a cursor.
+
+    SQLite picks the (model, window_start) index for it, then reads every row of the
+    model and sorts them by pk, for each batch: quadratic in a large backlog. ``model ||
+    ''`` has no index, so SQLite walks the primary key from the cursor instead."""
+    p = schema.predictions
+    return (p.c.model + "") == model if conn.dialect.name == "sqlite" else p.c.model == model

@@ -64,7 +64,7 @@ import numpy as np
 from scipy import special
 
 from monitor.drift.binned import BIN_MIN_UNIQUE, fill_empty_bins, histogram, sturges_edges
-from monitor.drift.profile import ColumnProfile
+from monitor.drift.profile import ColumnProfile, slot_counts
 from monitor.drift.ranked import KS_EXACT_MAX_N, ks_p_value
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import ColumnState
@@ -144,14 +144,6 @@ class Histograms:
         cum_r = np.cumsum(self.ref_counts)
         cum_w = np.cumsum(self.cur_counts)
         return cum_r / self.reference.n - cum_w / self.n_cur
-
-
-def slot_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """``np.bincount(slot_of(values))`` for sorted values (see ``ColumnProfile.slot_of``)."""
-    below = np.searchsorted(ordered, edges[:-1], side="left")  # values < e_i, i < B
-    closed = np.searchsorted(ordered, edges[-1:], side="right")  # values <= e_B
-    cum = np.concatenate(([0], below, closed, [ordered.size]))
-    return np.diff(cum).astype(np.int64)
 
 
 def binned_interval(method: str, window: Histograms) -> tuple[Interval | None, str]:

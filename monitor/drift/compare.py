@@ -50,7 +50,8 @@ def finite_dict(result: Any) -> dict[str, Any]:
 
 OTHER_UNSEEN = "(other unseen values)"
 Threshold = float | None | Callable[[str, int], float | None] | Calibrated
-ExactValues = Callable[[str], np.ndarray | None]  # a column's every value in the window
+# a column's every value in the window (or them prepared: sorted and counted)
+ExactValues = Callable[[str], np.ndarray | ReferenceColumn | None]
 BOUND_SHARE = 0.01  # an estimate is reported only within 1% of the threshold
 
 
@@ -238,8 +239,8 @@ def compare(
 
 def reference_column(profile: ColumnProfile) -> ReferenceColumn:
     """The prepared reference of a profiled column."""
-    if profile.numeric:
-        return ReferenceColumn.from_values(profile.values)
+    if profile.numeric:  # the profile keeps its present values sorted
+        return ReferenceColumn.from_sorted(profile.values)
     labels = np.array(profile.categories, dtype=object)
     if profile.kind == "boolean":
         labels = np.array([c == "true" for c in profile.categories], dtype=object)

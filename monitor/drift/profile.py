@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from monitor.drift.codec import decode_array, decode_values, encode_array, encode_values
@@ -55,6 +56,20 @@ class ColumnProfile:
         slots = np.searchsorted(self.edges, values, side="right")
         slots[values == self.edges[-1]] = len(self.edges) - 1
         return slots
+
+    def slot_counts(self, ordered: np.ndarray) -> np.ndarray:
+        """``np.bincount(slot_of(values))`` of sorted values (:func:`slot_counts`)."""
+        return slot_counts(ordered, self.edges)
+
+
+def slot_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.bincount(slot_of(values), minlength=edges.size + 1)`` for sorted values: a
+    search per edge instead of one per value (sorting and then this costs a third of
+    searching every value among a thousand edges)."""
+    below = np.searchsorted(ordered, edges[:-1], side="left")  # values < e_i, i < B
+    closed = np.searchsorted(ordered, edges[-1:], side="right")  # values <= e_B
+    cum = np.concatenate(([0], below, closed, [ordered.size]))
+    return np.diff(cum).astype(np.int64)
 
 
 def category_text(value: Any) -> str:
@@ -106,6 +121,76 @@ class ReferenceProfile:
                 for name, n in (data.get("nulls", {}) if current else {}).items()
             },
         )
+
+
+class _Array(msgspec.Struct):
+    dtype: str
+    b64: bytes  # msgspec decodes the base64 text straight into bytes
+
+
+class _Column(msgspec.Struct):
+    name: str
+    kind: str
+    n: int
+    missing: int
+    n_unique: int
+    edges: _Array | None = None
+    counts: _Array | None = None
+    values: _Array | None = None
+    category_counts: _Array | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    categories: list[str] = []
+
+
+class _Profile(msgspec.Struct):
+    model_version: str
+    rows: int
+    columns: dict[str, _Column]
+    sample: dict[str, Any] = {}
+    nulls_version: int | None = None
+    nulls: dict[str, Any] = {}
+    source: str | None = None
+
+
+def profile_from_json(text: str | bytes) -> tuple[ReferenceProfile, str | None]:
+    """A stored profile (:meth:`ReferenceProfile.to_dict` as JSON) and its ``source``.
+
+    The same as ``ReferenceProfile.from_dict(orjson.loads(text))``, at a fraction of the
+    time and memory: the reference's values (most of the text) are decoded from base64
+    straight into bytes that the arrays view, with no text copy of them in between."""
+    data = msgspec.json.decode(text, type=_Profile)
+    columns = {}
+    for name, c in data.columns.items():
+        kwargs: dict[str, Any] = {
+            "name": c.name,
+            "kind": FeatureType(c.kind),
+            "n": c.n,
+            "missing": c.missing,
+            "n_unique": c.n_unique,
+            "categories": tuple(c.categories),
+        }
+        for key in _ARRAYS:
+            array: _Array | None = getattr(c, key)
+            if array is not None:
+                kwargs[key] = np.frombuffer(array.b64, dtype=np.dtype(array.dtype))
+        for key in _FLOATS:
+            value = getattr(c, key)
+            kwargs[key] = float("nan") if value is None else float(value)
+        columns[name] = ColumnProfile(**kwargs)
+    current = data.nulls_version == VERSION
+    profile = ReferenceProfile(
+        model_version=data.model_version,
+        rows=data.rows,
+        columns=columns,
+        sample={name: decode_values(v) for name, v in data.sample.items()},
+        nulls={
+            name: ColumnNull.from_dict(n) for name, n in (data.nulls if current else {}).items()
+        },
+    )
+    return profile, data.source
 
 
 def fit_profile(
@@ -177,8 +262,8 @@ def _fit_numeric(
         mean=float(np.mean(ordered)),
         std=float(np.std(ordered)),
     )
-    counts = np.bincount(profile.slot_of(ordered), minlength=edges.size + 1)
-    return ColumnProfile(**{**profile.__dict__, "counts": counts.astype(np.int64)})
+    counts = slot_counts(ordered, edges)
+    return ColumnProfile(**{**profile.__dict__, "counts": counts})
 
 
 def _bounded(ordered: np.ndarray, max_values: int | None, seed: int) -> np.ndarray:

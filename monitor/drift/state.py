@@ -103,8 +103,19 @@ def partial(
     profile: ReferenceProfile,
     *,
     sample_size: int = 5000,
+    ordered: dict[str, np.ndarray] | None = None,
+    below: int | None = None,
 ) -> WindowState:
-    """The state of one batch: ``batch`` maps column -> values (None for missing)."""
+    """The state of one batch: ``batch`` maps column -> values (None for missing).
+
+    ``ordered``, when given, receives each numeric column's present values, sorted (the
+    state counts its histogram from them): the statistics job keeps them to score the
+    window exactly without reading its rows again.
+
+    ``below``: only rows with a smaller key may enter the sample (a state this batch will
+    be merged into already holds ``sample_size`` smaller keys than any other); the merged
+    state is the same, and the category texts of rows that could never be kept are not
+    made."""
     rows = len(keys)
     state = WindowState(rows=rows, sample_size=sample_size)
     converted: dict[str, np.ndarray] = {}
@@ -114,11 +125,17 @@ def partial(
         if len(values) != rows:
             raise ValueError(f"column {name!r} has {len(values)} values for {rows} rows")
         if column.numeric:
-            state.columns[name], converted[name] = _numeric(column, values)
+            state.columns[name], converted[name], present = _numeric(column, values)
+            if ordered is not None:
+                ordered[name] = present
         else:
             state.columns[name] = _categorical(column, values)
             raw_labels[name] = values
-    keep = _smallest(keys, sample_size)
+    if below is None:
+        keep = _smallest(keys, sample_size)
+    else:
+        candidates = np.flatnonzero(keys < np.uint64(below))
+        keep = candidates[_smallest(keys[candidates], sample_size)]
     state.sample_keys = keys[keep]
     state.sample = {name: values[keep] for name, values in converted.items()}
     for name, values in raw_labels.items():  # category texts of the kept rows only
@@ -161,7 +178,11 @@ NUMBERS = frozenset({float, int, type(None)})
 LABELS = (frozenset({str, type(None)}), frozenset({bool, type(None)}), NUMBERS)
 
 
-def _numeric(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState, np.ndarray]:
+def _numeric(
+    column: ColumnProfile, values: Sequence[Any]
+) -> tuple[ColumnState, np.ndarray, np.ndarray]:
+    """The column's state, its values as float64 (NaN where missing or not a number) and
+    its present values sorted."""
     raw: np.ndarray | None = values if isinstance(values, np.ndarray) else None
     if raw is None and set(map(type, values)) <= NUMBERS:
         try:  # plain numbers and None: numpy converts them at once (None -> NaN)
@@ -187,19 +208,21 @@ def _numeric(column: ColumnProfile, values: Sequence[Any]) -> tuple[ColumnState,
                 floats[i] = v
             else:
                 type_errors += 1
-    present = floats[~np.isnan(floats)] + 0.0  # -0.0 becomes 0.0: min/max cannot flip
+    present = floats[~np.isnan(floats)]
+    present += 0.0  # -0.0 becomes 0.0: min/max cannot flip
+    present.sort()
     state = ColumnState(
         n=int(present.size),
         missing=int(missing_mask.sum()),
         type_errors=type_errors,
         total=exact_sum(present),
         total_sq=exact_sum(present * present),
-        minimum=float(present.min()) if present.size else None,
-        maximum=float(present.max()) if present.size else None,
+        minimum=float(present[0]) if present.size else None,
+        maximum=float(present[-1]) if present.size else None,
     )
     if column.edges.size:
-        state.slots = np.bincount(column.slot_of(present), minlength=column.edges.size + 1)
-    return state, floats
+        state.slots = column.slot_counts(present)
+    return state, floats, present
 
 
 def _categorical(column: ColumnProfile, values: Sequence[Any]) -> ColumnState:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from monitor.drift.profile import ReferenceProfile, fit_profile
+from monitor.drift.profile import ReferenceProfile, fit_profile, profile_from_json
 from monitor.records import FeatureType
 
 logger = logging.getLogger(__name__)
@@ -49,14 +49,14 @@ def load_profile(
     stored = None if rebuild else repository.profile(model, version)
     reason = "asked" if rebuild else "no stored profile"
     if stored:
-        data = orjson.loads(stored)
-        if source is None or data.get("source") == source:
-            profile = ReferenceProfile.from_dict(data)
+        profile, built_from = profile_from_json(stored)
+        del stored  # the text is as large as the profile's arrays
+        if source is None or built_from == source:
             if profile.calibrated:
                 return profile
             reason = "the stored profile has no calibration of this version"
         else:
-            reason = f"the reference changed ({data.get('source')} -> {source})"
+            reason = f"the reference changed ({built_from} -> {source})"
     logger.info("building the reference profile of %s version %s: %s", model, version, reason)
     columns, schema = reference()
     profile = fit_profile(columns, schema, model_version=version, **options)

@@ -275,3 +275,62 @@ def test_memoized_calibrated_thresholds_equal_the_computed_ones() -> None:
             )
     assert len(memo._limits) == 4 * 3  # computed once per method and window size
     assert isinstance(memo, Calibrated)  # compare.column_drift treats it as one
+
+
+def test_a_grown_window_is_scored_from_its_stored_values_not_its_rows(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The values an exact score needs are stored with the window (sorted runs): a later
+    run of a grown window merges them instead of decoding the window's rows again; a
+    window without them (stored before they were) is re-read once and then has them."""
+    from storage import schema
+    from storage.statistics import StatisticsRepository
+
+    config = yaml.safe_load((workspace / "driftd.yaml").read_text())
+    config["drift"]["sample_size"] = 100
+    (workspace / "driftd.yaml").write_text(yaml.safe_dump(config))
+    reread: list[datetime] = []
+    original = StatisticsRepository.window_features
+
+    def spy(self: StatisticsRepository, model: str, start: datetime, chunk: int = 10_000):  # type: ignore[no-untyped-def]  # noqa: E501
+        reread.append(start)
+        return original(self, model, start, chunk)
+
+    monkeypatch.setattr(StatisticsRepository, "window_features", spy)
+    hour4 = datetime(2026, 11, 2, 4, tzinfo=UTC)
+
+    def late(i: int) -> None:
+        row = draw(np.random.default_rng(i), 1).iloc[0]
+        with open(workspace / "logs" / "p.jsonl", "a") as fh:
+            fh.write(record(90_000 + i, hour4 + timedelta(minutes=30 + i), row) + "\n")
+
+    with App(load(workspace / "driftd.yaml")) as app:
+        app.ingest()
+        Statistics().run(app)
+        assert reread == []  # the first run scores the values its fold kept
+        repository = app.statistics_repository
+        numeric = sum(kind is FeatureType.NUMERIC for kind in SCHEMA.values())
+        assert len(repository.window_values("m", hour4)) == numeric  # a run per column
+        late(1)
+        app.ingest()
+        Statistics().run(app)
+        assert reread == []
+        assert len(repository.window_values("m", hour4)) == numeric + 1  # the late row's
+        with repository.store.transaction() as conn:  # as if stored before runs existed
+            conn.execute(schema.window_values.delete())
+        late(2)
+        app.ingest()
+        Statistics().run(app)
+        assert reread == [hour4]  # once: the values are stored again
+        assert len(repository.window_values("m", hour4)) == numeric
+        late(3)
+        app.ingest()
+        Statistics().run(app)
+        assert reread == [hour4]
+        results = {w.start: w for w in app.window_results()}[hour4]
+        assert results.rows == 403
+        assert all(
+            c.basis in ("exact", "binned") and c.n_current == 403
+            for c in results.drift.columns
+            if SCHEMA[c.column] is FeatureType.NUMERIC
+        )

@@ -15,6 +15,7 @@ from monitor.drift.profile import (
     ReferenceProfile,
     category_text,
     fit_profile,
+    profile_from_json,
 )
 from monitor.records import FeatureType
 
@@ -235,6 +236,14 @@ def test_round_trip_through_json_is_exact(seed: int) -> None:
     again = ReferenceProfile.from_dict(profile.to_dict())
     for name in schema:
         assert_same_column(again.columns[name], profile.columns[name])
+    # and as the statistics job reads a stored profile
+    stored = orjson.dumps({**profile.to_dict(), "source": "ref.csv@1"})
+    fast, source = profile_from_json(stored)
+    assert source == "ref.csv@1" and fast.model_version == "v7" and fast.rows == ROWS
+    assert list(fast.columns) == list(schema) and fast.calibrated
+    for name in schema:
+        assert_same_column(fast.columns[name], profile.columns[name])
+    assert orjson.dumps(fast.to_dict()) == text
 
 
 def test_bad_input_is_named() -> None:

@@ -365,3 +365,18 @@ def test_round_trip_through_json(seed: int) -> None:
     other_batch, other_ids = window(seed + 10, 700)
     more = state_of(other_batch, other_ids, sample_size=state.sample_size)
     assert canonical(merge(back, more)) == canonical(merge(state, more))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_full_samples_bound_leaves_the_merged_state_unchanged(seed: int) -> None:
+    """The fold passes the largest key of the sample it has so far: rows with larger keys
+    are not even considered for the next chunk's sample, and nothing changes."""
+    first, first_ids = window(seed, 400)
+    second, second_ids = window(seed + 10, 400)
+    so_far = state_of(first, first_ids, sample_size=60)
+    bound = int(so_far.sample_keys[-1])
+    keys = row_keys(second_ids)
+    plain = merge(so_far, partial(second, keys, PROFILE, sample_size=60))
+    bounded = merge(so_far, partial(second, keys, PROFILE, sample_size=60, below=bound))
+    assert raw(bounded) == raw(plain)
+    assert int((keys < np.uint64(bound)).sum()) < 400  # some rows were left out

@@ -1,0 +1,50 @@
+"""Sorted runs of a window's numeric values: what exact scores of a grown window read.
+
+A window larger than its row sample is scored exactly on its every value when the binned
+bound cannot decide (:mod:`monitor.drift.compare`). Those values are kept in the store as
+*runs*: each holds, per numeric column, the present values of some of the window's rows,
+sorted. The statistics job writes a run per fold batch with the window state, in the same
+transaction, and finalizing merges a window's runs (a merge of sorted runs, not a sort)
+instead of decoding every stored row of the window again. A window scored from many runs,
+from the values its own fold kept, or from its rows re-read, gets them back as one run.
+
+A payload is msgpack: column name -> little-endian float64 bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import msgspec
+import numpy as np
+
+_FLOAT = np.dtype("<f8")
+
+
+def encode_run(columns: Mapping[str, np.ndarray]) -> tuple[int, bytes]:
+    """A run's payload, and how many values it holds (all columns)."""
+    payload = {
+        name: np.ascontiguousarray(v, dtype=_FLOAT).data.cast("B") for name, v in columns.items()
+    }
+    return sum(v.size for v in columns.values()), msgspec.msgpack.encode(payload)
+
+
+def decode_run(payload: bytes) -> dict[str, np.ndarray]:
+    """Column name -> sorted values (read-only views of ``payload``'s bytes)."""
+    data: dict[str, bytes] = msgspec.msgpack.decode(payload, type=dict[str, bytes])
+    return {name: np.frombuffer(raw, dtype=_FLOAT) for name, raw in data.items()}
+
+
+def merge_sorted(runs: Sequence[np.ndarray]) -> np.ndarray:
+    """One sorted array of sorted ``runs`` (a stable sort merges the runs it finds)."""
+    if not runs:
+        return np.empty(0)
+    if len(runs) == 1:
+        return runs[0]
+    return np.sort(np.concatenate(runs), kind="stable")
+
+
+def merged_columns(runs: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each column's values over all ``runs``, sorted."""
+    names = sorted({name for run in runs for name in run})
+    return {name: merge_sorted([run[name] for run in runs if name in run]) for name in names}
