@@ -189,6 +189,12 @@ def bake(
     reason = f"baked {_days(b.period)} without a breach: " + (
         "; ".join(w.describe() for w in watches) or "nothing to watch"
     )
+    if not any(w.value is not None and w.n >= w.min_rows for w in watches):
+        # not a pass: nothing was measured (e.g. a metric realized performance lacks)
+        reason += (
+            f"; no watched metric reached {b.min_rows} rows, so the bake measured nothing:"
+            " set experiment.bake.metric to one the performance job measures"
+        )
     states.advance(reg.name, version, DONE, expected=BAKING, now=now, reason=reason)
     summary["phase"] = DONE
     text = f"version {version} passed its bake period and stays champion: {reason}"
