@@ -223,7 +223,7 @@ def demo(
     workspace: Annotated[Path, typer.Option(help="Where the demo writes its files.")] = Path(
         "demo-workspace"
     ),
-    days: Annotated[int, typer.Option(min=1, max=60, help="Simulated days to replay.")] = 10,
+    days: Annotated[int, typer.Option(min=1, max=60, help="Simulated days to replay.")] = 12,
     rows_per_hour: Annotated[int, typer.Option(min=10, max=100_000)] = 400,
     seed: Annotated[int, typer.Option()] = 0,
     slack_channel: Annotated[

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from alerts.signals import CONCEPT_DRIFT, detector_evaluation
 from driftd.demo import data
-from driftd.demo.run import START, run_demo
+from driftd.demo.run import LABEL_DELAY_HOURS, START, run_demo
 from monitor.performance import PerformanceEngine, PerformanceSettings
 from monitor.results import Detection
 from storage.performance import ErrorStream, StreamRow
@@ -65,16 +65,15 @@ def demo_ticks() -> tuple[int, list[tuple[datetime, list[StreamRow]]]]:
     """The demo's drift hour, and per tick of the performance job the labels that arrived."""
     days, tick, seed = DEMO["days"], DEMO["tick_hours"], DEMO["seed"]
     hours = days * 24
-    drift_at = hours // 2  # run_demo's default
-    drift_until = max(drift_at + tick, hours * 5 // 6 // tick * tick)
+    drift_at = min(72, hours // 2)  # run_demo's default; the change stays
     model = data.train_baseline(data.make_reference(20_000, seed=seed), seed=seed)
     stream = data.ProductionStream(
         model=model,
         start=START,
         rows_per_hour=DEMO["rows_per_hour"],
         drift_at_hour=drift_at,
-        drift_until_hour=drift_until,
         seed=seed,
+        label_delay_hours=LABEL_DELAY_HOURS,
     )
     predictions: dict[str, dict[str, Any]] = {}
     ticks, arrived, pk = [], [], 0
