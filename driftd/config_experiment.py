@@ -23,6 +23,21 @@ if TYPE_CHECKING:
     from driftd.config import Config
     from monitor.ab.analysis import Settings
 
+
+def _ab_metric(v: str) -> str:
+    if v not in AB_METRICS:
+        raise ValueError(f"unknown A/B metric {v!r}; choose from {', '.join(sorted(AB_METRICS))}")
+    return v
+
+
+def _performance_metric(v: str | None) -> str | None:
+    if v is not None and v not in PERFORMANCE_METRICS:
+        raise ValueError(
+            f"unknown performance metric {v!r}; choose from {', '.join(PERFORMANCE_METRICS)}"
+        )
+    return v
+
+
 # the performance metric (realized and estimated) that watches an A/B metric in the bake
 BAKE_METRIC = {
     "accuracy": "accuracy",
@@ -38,28 +53,14 @@ class GuardrailConfig(Section):
     metric: str
     margin: float = Field(0.0, ge=0)  # tolerated worsening, in the metric's units
 
-    @field_validator("metric")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in AB_METRICS:
-            raise ValueError(
-                f"unknown A/B metric {v!r}; choose from {', '.join(sorted(AB_METRICS))}"
-            )
-        return v
+    _known = field_validator("metric")(lambda cls, v: _ab_metric(v))
 
 
 class BakeWatchConfig(Section):
     metric: str
     max_drop: float = Field(0.0, ge=0)  # tolerated worsening, in the metric's units
 
-    @field_validator("metric")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in PERFORMANCE_METRICS:
-            raise ValueError(
-                f"unknown performance metric {v!r}; choose from {', '.join(PERFORMANCE_METRICS)}"
-            )
-        return v
+    _known = field_validator("metric")(lambda cls, v: _performance_metric(v))
 
 
 class BakeConfig(Section):
@@ -79,14 +80,7 @@ class BakeConfig(Section):
 
     _parse = field_validator("period", mode="before")(lambda cls, v: _duration(v))
 
-    @field_validator("metric")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        if v is not None and v not in PERFORMANCE_METRICS:
-            raise ValueError(
-                f"unknown performance metric {v!r}; choose from {', '.join(PERFORMANCE_METRICS)}"
-            )
-        return v
+    _known = field_validator("metric")(lambda cls, v: _performance_metric(v))
 
 
 class ExperimentConfig(Section):
@@ -107,14 +101,7 @@ class ExperimentConfig(Section):
 
     _parse = field_validator("max_duration", mode="before")(lambda cls, v: _duration(v))
 
-    @field_validator("metric")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in AB_METRICS:
-            raise ValueError(
-                f"unknown A/B metric {v!r}; choose from {', '.join(sorted(AB_METRICS))}"
-            )
-        return v
+    _known = field_validator("metric")(lambda cls, v: _ab_metric(v))
 
     @model_validator(mode="after")
     def _positive_duration(self) -> ExperimentConfig:
