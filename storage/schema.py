@@ -178,6 +178,22 @@ window_values = Table(
 )
 Index("ix_window_values_model_start", window_values.c.model, window_values.c.start)
 
+# columnar blocks of new predictions (monitor.blocks): written by ingestion with the rows,
+# folded by the statistics job instead of the rows' JSON and deleted with the cursor
+# advance; a block holds the model's rows with after_pk < pk <= upto_pk of one window
+feature_blocks = Table(
+    "feature_blocks",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("window_start", TS, nullable=False),
+    Column("after_pk", BigInteger, nullable=False),
+    Column("upto_pk", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # monitor.blocks.encode
+)
+Index("ix_feature_blocks_model_upto", feature_blocks.c.model, feature_blocks.c.upto_pk)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -193,7 +209,8 @@ reference_profiles = Table(
     Column("pk", PK, primary_key=True, autoincrement=True),
     Column("model", String(200), nullable=False),
     Column("model_version", String(100), nullable=False),
-    Column("profile", Text, nullable=False),  # JSON
+    Column("profile", Text, nullable=False),  # JSON (before 0009; now "")
+    Column("payload", LargeBinary),  # msgpack (monitor.drift.profile.profile_to_binary)
     Column("created_at", TS, nullable=False),
     UniqueConstraint("model", "model_version", name="uq_reference_profiles_model_version"),
 )
@@ -433,6 +450,7 @@ __all__ = [
     "cursors",
     "detections",
     "error_streams",
+    "feature_blocks",
     "incidents",
     "job_runs",
     "labels",

@@ -29,22 +29,27 @@ class StatisticsRepository:
 
     # -- reference profiles -------------------------------------------------------------
 
-    def profile(self, model: str, version: str) -> str | None:
+    def profile(self, model: str, version: str) -> str | bytes | None:
+        """The stored profile: bytes (msgpack) or, stored by earlier versions, JSON text."""
         t = schema.reference_profiles
         with self.store.connect("reading the reference profile") as conn:
-            return conn.execute(
-                select(t.c.profile).where(t.c.model == model, t.c.model_version == version)
-            ).scalar()
+            row = conn.execute(
+                select(t.c.payload, t.c.profile).where(
+                    t.c.model == model, t.c.model_version == version
+                )
+            ).first()
+        if row is None:
+            return None
+        return bytes(row.payload) if row.payload is not None else row.profile
 
-    def save_profile(self, model: str, version: str, profile: str) -> None:
+    def save_profile(self, model: str, version: str, profile: bytes) -> None:
         t = schema.reference_profiles
         now = datetime.now(UTC)
+        row = {"profile": "", "payload": profile, "created_at": now}
         with self.store.transaction("saving the reference profile") as conn:
             conn.execute(
-                _upsert(
-                    conn, t, ["model", "model_version"], {"profile": profile, "created_at": now}
-                ),
-                [{"model": model, "model_version": version, "profile": profile, "created_at": now}],
+                _upsert(conn, t, ["model", "model_version"], row),
+                [{"model": model, "model_version": version, **row}],
             )
 
     # -- folding rows into window states ------------------------------------------------

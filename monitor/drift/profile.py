@@ -20,7 +20,13 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from monitor.drift.codec import decode_array, decode_values, encode_array, encode_values
+from monitor.drift.codec import (
+    binary_arrays,
+    decode_array,
+    decode_values,
+    encode_array,
+    encode_values,
+)
 from monitor.drift.nulls import VERSION, ColumnNull, fit_nulls
 from monitor.records import FeatureType
 
@@ -155,13 +161,30 @@ class _Profile(msgspec.Struct):
     source: str | None = None
 
 
+def profile_to_binary(profile: ReferenceProfile, source: str | None) -> bytes:
+    """A profile as it is stored: :meth:`ReferenceProfile.to_dict` and its ``source`` in
+    msgpack, arrays as raw bytes (:func:`profile_from_stored` reads it)."""
+    return msgspec.msgpack.encode(binary_arrays({**profile.to_dict(), "source": source}))
+
+
+def profile_from_stored(stored: str | bytes) -> tuple[ReferenceProfile, str | None]:
+    """A stored profile and its ``source``: msgpack (bytes, :func:`profile_to_binary`)
+    or JSON (text: profiles stored before binary ones)."""
+    if isinstance(stored, bytes):
+        return _profile_from(msgspec.msgpack.decode(stored, type=_Profile))
+    return profile_from_json(stored)
+
+
 def profile_from_json(text: str | bytes) -> tuple[ReferenceProfile, str | None]:
     """A stored profile (:meth:`ReferenceProfile.to_dict` as JSON) and its ``source``.
 
     The same as ``ReferenceProfile.from_dict(orjson.loads(text))``, at a fraction of the
     time and memory: the reference's values (most of the text) are decoded from base64
     straight into bytes that the arrays view, with no text copy of them in between."""
-    data = msgspec.json.decode(text, type=_Profile)
+    return _profile_from(msgspec.json.decode(text, type=_Profile))
+
+
+def _profile_from(data: _Profile) -> tuple[ReferenceProfile, str | None]:
     columns = {}
     for name, c in data.columns.items():
         kwargs: dict[str, Any] = {

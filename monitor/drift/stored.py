@@ -1,7 +1,7 @@
 """The reference profile as the statistics job uses it: loaded from the store, or built.
 
 A profile is built once per model version and reference file (its fingerprint), with
-every column's null distribution, and stored as JSON; every later run, restart and
+every column's null distribution, and stored (msgpack, arrays as bytes); every later run, restart and
 process (the Spark backend included) loads it, so calibrated thresholds cost nothing at
 run time. A rebuild happens only when the reference changed, when the stored profile
 predates stored calibration, or when asked, and is logged with its reason.
@@ -14,9 +14,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
-import orjson
 
-from monitor.drift.profile import ReferenceProfile, fit_profile, profile_from_json
+from monitor.drift.profile import (
+    ReferenceProfile,
+    fit_profile,
+    profile_from_stored,
+    profile_to_binary,
+)
 from monitor.records import FeatureType
 
 logger = logging.getLogger(__name__)
@@ -25,9 +29,9 @@ Columns = tuple[Mapping[str, np.ndarray], Mapping[str, FeatureType]]
 
 
 class ProfileRepository(Protocol):
-    def profile(self, model: str, version: str) -> str | None: ...
+    def profile(self, model: str, version: str) -> str | bytes | None: ...
 
-    def save_profile(self, model: str, version: str, profile: str) -> None: ...
+    def save_profile(self, model: str, version: str, profile: bytes) -> None: ...
 
 
 def load_profile(
@@ -49,7 +53,7 @@ def load_profile(
     stored = None if rebuild else repository.profile(model, version)
     reason = "asked" if rebuild else "no stored profile"
     if stored:
-        profile, built_from = profile_from_json(stored)
+        profile, built_from = profile_from_stored(stored)
         del stored  # the text is as large as the profile's arrays
         if source is None or built_from == source:
             if profile.calibrated:
@@ -60,8 +64,7 @@ def load_profile(
     logger.info("building the reference profile of %s version %s: %s", model, version, reason)
     columns, schema = reference()
     profile = fit_profile(columns, schema, model_version=version, **options)
-    payload = {**profile.to_dict(), "source": source}
-    repository.save_profile(model, version, orjson.dumps(payload).decode())
+    repository.save_profile(model, version, profile_to_binary(profile, source))
     logger.info(
         "stored the reference profile of %s version %s (%d rows, %d calibrated columns)",
         model,

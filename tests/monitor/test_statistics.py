@@ -14,7 +14,7 @@ import yaml
 from driftd.app import App
 from driftd.config import load
 from driftd.jobs.statistics import Statistics
-from monitor.drift.profile import fit_profile
+from monitor.drift.profile import fit_profile, profile_from_stored
 from monitor.drift.state import partial, row_keys
 from monitor.records import FeatureType
 from monitor.statistics import DriftSettings, StatisticsEngine
@@ -160,8 +160,9 @@ def test_calibration_is_paid_once_and_stored_with_the_profile(
         assert Statistics().run(app).summary["finalized"] == 6
     assert len(fitted) == 1
     with App(config) as again:
-        stored = json.loads(again.statistics_repository.profile("m", "reference") or "{}")
-        assert set(stored["nulls"]) == set(SCHEMA)
+        stored = again.statistics_repository.profile("m", "reference")
+        assert stored is not None
+        assert set(profile_from_stored(stored)[0].nulls) == set(SCHEMA)
         with open(workspace / "logs" / "p.jsonl", "a") as fh:
             ts = datetime(2026, 11, 2, 2, 30, tzinfo=UTC)
             fh.write(record(77_777, ts, draw(np.random.default_rng(2), 1).iloc[0]) + "\n")

@@ -19,12 +19,12 @@ class Profiles:
     """The repository's profile methods, in memory."""
 
     def __init__(self) -> None:
-        self.stored: dict[tuple[str, str], str] = {}
+        self.stored: dict[tuple[str, str], str | bytes] = {}
 
-    def profile(self, model: str, version: str) -> str | None:
+    def profile(self, model: str, version: str) -> str | bytes | None:
         return self.stored.get((model, version))
 
-    def save_profile(self, model: str, version: str, profile: str) -> None:
+    def save_profile(self, model: str, version: str, profile: bytes) -> None:
         self.stored[model, version] = profile
 
 
@@ -48,8 +48,13 @@ def test_built_once_then_loaded_with_its_calibration(caplog: pytest.LogCaptureFi
     )
     assert again.nulls["c"].categories == 2
 
-    # a profile stored before calibration was: rebuilt once, and the log says why
-    data = orjson.loads(repository.stored["m", "1"])
+    # a profile stored as JSON (by earlier versions) is read as it was stored
+    assert isinstance(repository.stored["m", "1"], bytes)
+    data = {**again.to_dict(), "source": "size:mtime"}
+    repository.stored["m", "1"] = orjson.dumps(data).decode()
+    assert load_profile(repository, "m", "1", "size:mtime", reference).calibrated
+    assert reads == [1]
+    # one stored before calibration was: rebuilt once, and the log says why
     del data["nulls"], data["nulls_version"]
     repository.stored["m", "1"] = orjson.dumps(data).decode()
     caplog.clear()
