@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from storage.results import Detection, WindowPerformance, WindowResults
 from storage.rows import (
+    BlockGroup,
     Checkpoint,
     Chunk,
     ChunkResult,
@@ -39,7 +40,13 @@ class StatisticsRepository(Protocol):
 
     def rows_after(self, model: str, position: int, limit: int) -> list[StoredRow]: ...
 
-    def rows_batch_after(self, model: str, position: int, limit: int) -> StoredRows: ...
+    def rows_batch_after(
+        self, model: str, position: int, limit: int, upto: int | None = None
+    ) -> StoredRows: ...
+
+    def block_groups_after(self, model: str, position: int, rows: int) -> list[BlockGroup]: ...
+
+    def has_rows(self, model: str, after: int, upto: int) -> bool: ...
 
     def states(self, model: str, starts: list[datetime]) -> dict[datetime, str | None]: ...
 

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Literal
 
 import orjson
 
+from monitor import blocks
 from monitor.abc import IngestRepository as Repository
 from monitor.decoding import (
     csv_value,
@@ -363,6 +364,8 @@ class Ingestor:
 
     def _chunk(self, source: Source, cp: Checkpoint, path: str) -> Chunk:
         chunk = Chunk(model=self.model, source=source.name, kind=source.kind, checkpoint=cp)
+        if source.kind == "predictions":
+            chunk.block = blocks.encode
         if isinstance(self.windows, RowWindows):
             chunk.window_rows = self.windows.rows
         else:

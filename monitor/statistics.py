@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from operator import attrgetter
@@ -21,8 +21,10 @@ import msgspec
 import numpy as np
 import orjson
 
+from monitor import blocks
 from monitor.abc import StatisticsRepository as Repository
 from monitor.drift.compare import ExactValues, Threshold, reference_column, window_drift
+from monitor.drift.encoded import EncodedColumn
 from monitor.drift.multivariate import (
     Encoder,
     MultivariateDrift,
@@ -45,7 +47,7 @@ from monitor.results import (
     quality_check,
 )
 from monitor.window_values import WindowValues
-from storage.rows import StoredRow, StoredRows
+from storage.rows import BlockGroup, StoredRow, StoredRows
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +88,10 @@ CHUNK = 10_000  # rows parsed at a time (parsed JSON costs ~2 KB a row)
 # per-column tests and the PCA reconstruction do, and its cost dominated small windows
 DOMAIN_CLASSIFIER_MIN_ROWS = 1000
 
-SCORE = "@score"  # the model's output, profiled like a column when the reference has it
-PREDICTION = "@prediction"
+SCORE = blocks.SCORE  # the model's output, profiled like a column when the reference has it
+PREDICTION = blocks.PREDICTION
+# what one fold step reads: window start, rows, columns, the rows' sample keys
+_Part = tuple[datetime, int, Mapping[str, Sequence[Any] | EncodedColumn], np.ndarray]
 OUTPUTS = (SCORE, PREDICTION)
 
 
@@ -165,6 +169,7 @@ class StatisticsEngine:
         settings: DriftSettings | None = None,
         sample_size: int = 5000,
         batch_rows: int = 50_000,
+        block_rows: int = 250_000,
         kept_values: int = 25_000_000,
     ) -> None:
         self.repository = repository
@@ -173,6 +178,7 @@ class StatisticsEngine:
         self.settings = settings or DriftSettings()
         self.sample_size = sample_size
         self.batch_rows = batch_rows
+        self.block_rows = block_rows  # rows of feature blocks per fold transaction
         self._references: dict[str, ReferenceColumn] = {}
         self._multivariate: tuple[Encoder, Reconstruction] | None = None
         self._column_tests: tuple[dict[str, str], dict[str, Threshold]] | None = None
@@ -183,48 +189,112 @@ class StatisticsEngine:
         self._kept_total = 0  # values in _kept: summing them per call cost O(windows)
 
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
-        """Fold every stored prediction not folded yet."""
+        """Fold every stored prediction not folded yet: from the feature blocks that
+        ingestion wrote (:mod:`monitor.blocks`) where they cover the rows after the
+        cursor, else from the rows' JSON."""
         report = FoldReport()
         decoder = FeatureDecoder(list(self.profile.columns))
         position = self.repository.cursor(self.model)
         while True:
-            batch = self.repository.rows_batch_after(self.model, position, self.batch_rows)
+            groups = self.repository.block_groups_after(self.model, position, self.block_rows)
+            usable = self._contiguous(groups, position)
+            if usable:
+                folded = [b for g in usable for b in g.blocks]
+                position = usable[-1].upto
+                starts = list(dict.fromkeys(start for start, _ in folded))
+                parts = self._block_parts(folded)
+                self._fold_batch(position, starts, parts, report, progress)
+                continue
+            upto = None
+            if groups:  # rows before the first block, or rows of a chunk partly folded
+                first = groups[0]
+                upto = first.upto if first.after < position else first.after
+            batch = self.repository.rows_batch_after(
+                self.model, position, self.batch_rows, upto=upto
+            )
             if not len(batch):
-                return report
+                if upto is None:
+                    return report
+                position = upto  # no rows of this model before the blocks
+                self.repository.commit_fold(self.model, position, {}, None)
+                continue
             by_window = _positions_by_window(batch.window_starts)
-            stored = self.repository.states(self.model, list(by_window))
-            updated = {}
-            runs: dict[datetime, tuple[int, bytes]] = {}
-            for start, positions in by_window.items():
-                previous = stored.get(start)
-                state = None
-                chunks: list[dict[str, np.ndarray]] = []
-                for first in range(0, len(positions), CHUNK):  # parsed rows: bounded
-                    chunk = positions[first : first + CHUNK]
-                    ordered: dict[str, np.ndarray] = {}
-                    part = partial(
-                        decoder.columns(batch, chunk),
-                        row_keys([batch.ids[i] for i in chunk]),
-                        self.profile,
-                        sample_size=self.sample_size,
-                        ordered=ordered,
-                        below=_full_sample_bound(state),
-                    )
-                    state = part if state is None else merge(state, part)
-                    self._keep(start, previous is None, ordered)
-                    chunks.append(ordered)
-                assert state is not None
-                if start not in self._kept:  # else finalize stores them, merged
-                    runs[start] = encode_run(merged_columns(chunks))
-                if previous:
-                    state = merge(WindowState.from_dict(orjson.loads(previous)), state)
-                updated[start] = orjson.dumps(state.to_dict()).decode()
+            parts = self._row_parts(batch, by_window, decoder)
+            self._fold_batch(batch.pks[-1], list(by_window), parts, report, progress)
             position = batch.pks[-1]
-            self.repository.commit_fold(self.model, position, updated, runs)
-            report.rows += len(batch)
-            report.windows.update(by_window)
-            if progress:
-                progress(len(batch))
+
+    def _contiguous(self, groups: list[BlockGroup], position: int) -> list[BlockGroup]:
+        """The leading block groups that cover every row after ``position`` up to theirs."""
+        usable: list[BlockGroup] = []
+        for group in groups:
+            edge = usable[-1].upto if usable else position
+            if group.after < edge:  # some of its rows were folded from their JSON
+                break
+            if group.after > edge and self.repository.has_rows(self.model, edge, group.after):
+                break
+            usable.append(group)
+        return usable
+
+    def _block_parts(self, folded: list[tuple[datetime, bytes]]) -> Iterator[_Part]:
+        for start, payload in folded:
+            block = blocks.decode(payload)
+            yield start, block.rows, block.columns, block.keys
+
+    def _row_parts(
+        self,
+        batch: StoredRows,
+        by_window: dict[datetime, Sequence[int]],
+        decoder: FeatureDecoder,
+    ) -> Iterator[_Part]:
+        for start, positions in by_window.items():
+            for first in range(0, len(positions), CHUNK):  # parsed rows: bounded
+                chunk = positions[first : first + CHUNK]
+                keys = row_keys([batch.ids[i] for i in chunk])
+                yield start, len(chunk), decoder.columns(batch, chunk), keys
+
+    def _fold_batch(
+        self,
+        position: int,
+        starts: list[datetime],
+        parts: Iterable[_Part],
+        report: FoldReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Fold parts (window start, rows, columns, sample keys) into their windows'
+        states and commit them with the cursor at ``position``."""
+        states: dict[datetime, WindowState] = {}
+        chunks: dict[datetime, list[dict[str, np.ndarray]]] = defaultdict(list)
+        stored = self.repository.states(self.model, starts)
+        rows = 0
+        for start, n, columns, keys in parts:
+            state = states.get(start)
+            ordered: dict[str, np.ndarray] = {}
+            part = partial(
+                columns,
+                keys,
+                self.profile,
+                sample_size=self.sample_size,
+                ordered=ordered,
+                below=_full_sample_bound(state),
+            )
+            states[start] = part if state is None else merge(state, part)
+            self._keep(start, stored.get(start) is None, ordered)
+            chunks[start].append(ordered)
+            rows += n
+        updated = {}
+        runs: dict[datetime, tuple[int, bytes]] = {}
+        for start, state in states.items():
+            if start not in self._kept:  # else finalize stores them, merged
+                runs[start] = encode_run(merged_columns(chunks[start]))
+            previous = stored.get(start)
+            if previous:
+                state = merge(WindowState.from_dict(orjson.loads(previous)), state)
+            updated[start] = orjson.dumps(state.to_dict()).decode()
+        self.repository.commit_fold(self.model, position, updated, runs)
+        report.rows += rows
+        report.windows.update(states)
+        if progress:
+            progress(rows)
 
     def _keep(self, start: datetime, first: bool, ordered: dict[str, np.ndarray]) -> None:
         """Keep a chunk's sorted numeric values for finalize, for the windows this process

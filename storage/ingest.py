@@ -84,6 +84,9 @@ class IngestRepository:
     def _commit(self, conn: Connection, chunk: Chunk, now: datetime) -> ChunkResult:
         table = schema.predictions if chunk.kind == "predictions" else schema.labels
         windows: dict[datetime, int] = {}
+        blocks = chunk.kind == "predictions" and chunk.block is not None and bool(chunk.rows)
+        if blocks:
+            before = conn.execute(select(func.max(table.c.pk))).scalar() or 0
         if not chunk.rows:
             new: list[dict[str, Any]] = []
         elif chunk.kind == "predictions" and chunk.window_rows is not None:
@@ -99,6 +102,8 @@ class IngestRepository:
                         conn, chunk.model, inserted, repeated, chunk.window_size, now
                     )
         duplicates = len(chunk.rows) - len(new)
+        if blocks and new:
+            self._write_blocks(conn, chunk, new, before)
         if chunk.quarantined:
             conn.execute(
                 schema.quarantine.insert(),
@@ -109,6 +114,37 @@ class IngestRepository:
             )
         self._save_checkpoint(conn, chunk, inserted=len(new), duplicates=duplicates, now=now)
         return ChunkResult(len(new), duplicates, len(chunk.quarantined), windows)
+
+    def _write_blocks(
+        self, conn: Connection, chunk: Chunk, new: list[dict[str, Any]], before: int
+    ) -> None:
+        """One feature block per window of the rows just stored (:mod:`monitor.blocks`).
+
+        The chunk's rows are the model's only ones with ``before < pk <= upto``: one
+        writer ingests a model's predictions (the daemon's lease), and other models' rows
+        in that range are not the model's."""
+        assert chunk.block is not None
+        p = schema.predictions
+        upto = conn.execute(select(func.max(p.c.pk))).scalar() or 0
+        by_window: dict[datetime, list[dict[str, Any]]] = {}
+        for row in new:
+            by_window.setdefault(row["window_start"], []).append(row)
+        blocks = []
+        for start, rows in by_window.items():
+            payload = chunk.block(rows)
+            if payload is None:  # folded from the rows' JSON instead
+                return
+            blocks.append(
+                {
+                    "model": chunk.model,
+                    "window_start": start,
+                    "after_pk": before,
+                    "upto_pk": upto,
+                    "rows": len(rows),
+                    "payload": payload,
+                }
+            )
+        conn.execute(schema.feature_blocks.insert(), blocks)
 
     def _write_rows(
         self, conn: Connection, table: Table, model: str, rows: list[dict[str, Any]]

@@ -4,6 +4,7 @@ predictions, labelled rows, the error stream), free of SQLAlchemy so that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,9 @@ class Chunk:
     window_size: timedelta = timedelta(hours=1)  # time windows: rows carry window_start
     # row-count windows of this many predictions: window_start is assigned at commit
     window_rows: int | None = None
+    # predictions: the feature block of some of the rows (monitor.blocks.encode), made
+    # for the rows the commit stores, per window; None: no blocks
+    block: Callable[[list[dict[str, Any]]], bytes | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,16 @@ class StoredRows:
 
     def __len__(self) -> int:
         return len(self.pks)
+
+
+@dataclass(frozen=True)
+class BlockGroup:
+    """The feature blocks of one ingested chunk (:mod:`monitor.blocks`): the model's rows
+    with ``after < pk <= upto``, one block per window: (window start, payload)."""
+
+    after: int
+    upto: int
+    blocks: list[tuple[datetime, bytes]]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, String, delete, select, type_c
 from storage import schema
 from storage.ingest import _upsert
 from storage.results import WindowResults
-from storage.rows import StoredRow, StoredRows
+from storage.rows import BlockGroup, StoredRow, StoredRows
 from storage.store import Store
 
 CURSOR = "statistics"
@@ -75,9 +75,12 @@ class StatisticsRepository:
             )
             return [StoredRow(*r) for r in rows]
 
-    def rows_batch_after(self, model: str, position: int, limit: int) -> StoredRows:
+    def rows_batch_after(
+        self, model: str, position: int, limit: int, upto: int | None = None
+    ) -> StoredRows:
         """:meth:`rows_after` column by column, without a per-row conversion: the window
-        starts, shared by thousands of rows, are converted once per distinct value."""
+        starts, shared by thousands of rows, are converted once per distinct value.
+        ``upto``: only rows with ``pk <= upto``."""
         p = schema.predictions
         query = (
             select(
@@ -92,7 +95,10 @@ class StatisticsRepository:
             .limit(limit)
         )
         with self.store.connect("reading predictions") as conn:
-            rows = conn.execute(query.where(_of_model(conn, model), p.c.pk > position)).all()
+            query = query.where(_of_model(conn, model), p.c.pk > position)
+            if upto is not None:
+                query = query.where(p.c.pk <= upto)
+            rows = conn.execute(query).all()
         if not rows:
             return StoredRows([], [], [], [], [], [])
         pks, ids, starts, features, predictions, scores = (list(c) for c in zip(*rows, strict=True))
@@ -100,6 +106,51 @@ class StatisticsRepository:
         return StoredRows(
             pks, ids, list(map(times.__getitem__, starts)), features, predictions, scores
         )
+
+    def block_groups_after(self, model: str, position: int, rows: int) -> list[BlockGroup]:
+        """The feature blocks of the first ingested chunks after ``position``, whole
+        chunks of about ``rows`` rows in all (at least one chunk), in cursor order."""
+        b = schema.feature_blocks
+        with self.store.connect("reading feature blocks") as conn:
+            heads = conn.execute(
+                select(b.c.pk, b.c.after_pk, b.c.upto_pk, b.c.rows)
+                .where(b.c.model == model, b.c.upto_pk > position)
+                .order_by(b.c.upto_pk, b.c.pk)
+                .limit(10_000)
+            ).all()
+            groups: list[BlockGroup] = []
+            chosen: list[tuple[int, BlockGroup]] = []
+            total = 0
+            for pk, after, upto, n in heads:
+                if not groups or groups[-1].upto != upto:
+                    if total >= rows:
+                        break
+                    groups.append(BlockGroup(after, upto, []))
+                chosen.append((pk, groups[-1]))
+                total += n
+            payloads = {}
+            pks = [pk for pk, _ in chosen]
+            for first in range(0, len(pks), 500):
+                found = conn.execute(
+                    select(b.c.pk, b.c.window_start, b.c.payload).where(
+                        b.c.pk.in_(pks[first : first + 500])
+                    )
+                )
+                payloads.update({pk: (start, payload) for pk, start, payload in found})
+        for pk, group in chosen:
+            group.blocks.append(payloads[pk])
+        return groups
+
+    def has_rows(self, model: str, after: int, upto: int) -> bool:
+        """Whether the model has stored predictions with ``after < pk <= upto``."""
+        p = schema.predictions
+        with self.store.connect("reading predictions") as conn:
+            found = conn.execute(
+                select(p.c.pk)
+                .where(_of_model(conn, model), p.c.pk > after, p.c.pk <= upto)
+                .limit(1)
+            ).first()
+        return found is not None
 
     def window_features(
         self, model: str, start: datetime, chunk: int = 10_000
@@ -149,6 +200,8 @@ class StatisticsRepository:
                 )
             self._insert_values(conn, model, values or {})
             self._advance(conn, model, position, now)
+            b = schema.feature_blocks
+            conn.execute(delete(b).where(b.c.model == model, b.c.upto_pk <= position))
 
     def _insert_values(
         self, conn: Connection, model: str, values: Mapping[datetime, tuple[int, bytes]]

@@ -14,7 +14,6 @@ depend on how the window was split into batches or Spark partitions.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.drift.encoded import EncodedColumn
 from monitor.drift.exact import exact_sum
 from monitor.drift.profile import (
     ColumnProfile,
@@ -98,7 +98,7 @@ class WindowState:
 
 
 def partial(
-    batch: Mapping[str, Sequence[Any]],
+    batch: Mapping[str, Sequence[Any] | EncodedColumn],
     keys: np.ndarray,
     profile: ReferenceProfile,
     *,
@@ -106,7 +106,8 @@ def partial(
     ordered: dict[str, np.ndarray] | None = None,
     below: int | None = None,
 ) -> WindowState:
-    """The state of one batch: ``batch`` maps column -> values (None for missing).
+    """The state of one batch: ``batch`` maps column -> values (None for missing), or
+    to an :class:`EncodedColumn` (a feature block's, :mod:`monitor.blocks`).
 
     ``ordered``, when given, receives each numeric column's present values, sorted (the
     state counts its histogram from them): the statistics job keeps them to score the
@@ -119,17 +120,19 @@ def partial(
     rows = len(keys)
     state = WindowState(rows=rows, sample_size=sample_size)
     converted: dict[str, np.ndarray] = {}
-    raw_labels: dict[str, Sequence[Any]] = {}
+    raw_labels: dict[str, Sequence[Any] | EncodedColumn] = {}
     for name, column in profile.columns.items():
         values = batch.get(name, [None] * rows)
         if len(values) != rows:
             raise ValueError(f"column {name!r} has {len(values)} values for {rows} rows")
         if column.numeric:
-            state.columns[name], converted[name], present = _numeric(column, values)
+            numbers = values.numbers() if isinstance(values, EncodedColumn) else values
+            state.columns[name], converted[name], present = _numeric(column, numbers)
             if ordered is not None:
                 ordered[name] = present
         else:
-            state.columns[name] = _categorical(column, values)
+            pairs = values.counted() if isinstance(values, EncodedColumn) else _counted(values)
+            state.columns[name] = _categorical(column, pairs)
             raw_labels[name] = values
     if below is None:
         keep = _smallest(keys, sample_size)
@@ -138,8 +141,11 @@ def partial(
         keep = candidates[_smallest(keys[candidates], sample_size)]
     state.sample_keys = keys[keep]
     state.sample = {name: values[keep] for name, values in converted.items()}
-    for name, values in raw_labels.items():  # category texts of the kept rows only
-        state.sample[name] = _texts([values[i] for i in keep.tolist()])
+    for name, labels in raw_labels.items():  # category texts of the kept rows only
+        if isinstance(labels, EncodedColumn):
+            state.sample[name] = labels.texts(keep)
+        else:
+            state.sample[name] = _texts([labels[i] for i in keep.tolist()])
     return state
 
 
@@ -175,11 +181,14 @@ def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
 
 
 NUMBERS = frozenset({float, int, type(None)})
+# the largest usable magnitude: beyond, a value's square (the moments' exact sums) is not
+# a float64; such values, and +-inf, are counted as type errors, not as numbers
+LARGEST = 2.0**500
 LABELS = (frozenset({str, type(None)}), frozenset({bool, type(None)}), NUMBERS)
 
 
 def _numeric(
-    column: ColumnProfile, values: Sequence[Any]
+    column: ColumnProfile, values: Sequence[Any] | np.ndarray
 ) -> tuple[ColumnState, np.ndarray, np.ndarray]:
     """The column's state, its values as float64 (NaN where missing or not a number) and
     its present values sorted."""
@@ -194,9 +203,10 @@ def _numeric(
     if raw.dtype.kind == "f":
         floats = raw.astype(np.float64)
         missing_mask = np.isnan(floats)
-        infinite = np.isinf(floats)
-        type_errors = int(infinite.sum())  # +-inf is not a usable number
-        floats[infinite] = np.nan
+        with np.errstate(invalid="ignore"):
+            unusable = np.abs(floats) > LARGEST  # +-inf too
+        type_errors = int(unusable.sum())
+        floats[unusable] = np.nan
     else:
         floats = np.full(len(raw), np.nan)
         missing_mask = np.zeros(len(raw), dtype=bool)
@@ -204,7 +214,7 @@ def _numeric(
         for i, v in enumerate(raw.tolist()):
             if v is None or (isinstance(v, float) and v != v):
                 missing_mask[i] = True
-            elif isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+            elif isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= LARGEST:
                 floats[i] = v
             else:
                 type_errors += 1
@@ -225,12 +235,13 @@ def _numeric(
     return state, floats, present
 
 
-def _categorical(column: ColumnProfile, values: Sequence[Any]) -> ColumnState:
+def _categorical(column: ColumnProfile, pairs: list[tuple[Any, int]]) -> ColumnState:
+    """The state of a categorical column from its (value, rows) pairs (:func:`_counted`)."""
     index = {c: i for i, c in enumerate(column.categories)}
     counts = np.zeros(len(column.categories), dtype=np.int64)
     state = ColumnState(categories=counts)
     unseen: dict[str, int] = {}
-    for value, n in _counted(values):
+    for value, n in pairs:
         if value is None or (isinstance(value, float) and value != value):
             state.missing += n
             continue
