@@ -152,7 +152,11 @@ class Reconstruction:
         self._limits: dict[tuple[int, float, int, int], float] = {}
         x = encoder.transform(reference)
         self.n_reference = x.shape[0]
-        self.pca = PCA(n_components=variance, svd_solver="full", random_state=0) if x.size else None
+        self.pca = (
+            PCA(n_components=variance, svd_solver="covariance_eigh", random_state=0)
+            if x.size
+            else None
+        )
         if self.pca is not None and x.shape[0] > x.shape[1] > 1:
             self.pca.fit(x)
             self.errors = self.error(reference)
