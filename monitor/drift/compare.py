@@ -241,10 +241,10 @@ def reference_column(profile: ColumnProfile) -> ReferenceColumn:
     """The prepared reference of a profiled column."""
     if profile.numeric:  # the profile keeps its present values sorted
         return ReferenceColumn.from_sorted(profile.values)
-    labels = np.array(profile.categories, dtype=object)
+    labels: list[Any] = list(profile.categories)
     if profile.kind == "boolean":
-        labels = np.array([c == "true" for c in profile.categories], dtype=object)
-    return ReferenceColumn.from_values(np.repeat(labels, profile.category_counts))
+        labels = [c == "true" for c in profile.categories]
+    return ReferenceColumn.from_counts(labels, profile.category_counts.tolist())
 
 
 def current_values(
@@ -260,7 +260,7 @@ def current_values(
         if profile.kind == "boolean":
             booleans = {"true": True, "false": False}
             labels = [booleans.get(label, label) for label in labels]
-        values = np.repeat(np.array(labels, dtype=object), counts)
+        values = ReferenceColumn.from_counts(labels, counts)
         return values, "exact" if state.unseen_other == 0 else "grouped"
     assert sample is not None
     return sample, "exact" if complete else "sample"
