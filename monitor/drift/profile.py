@@ -131,7 +131,9 @@ class ReferenceProfile:
 
 class _Array(msgspec.Struct):
     dtype: str
-    b64: bytes  # msgspec decodes the base64 text straight into bytes
+    # JSON: msgspec decodes the base64 text straight into bytes; msgpack: a view of the
+    # stored payload, no copy (the profile's arrays are most of it)
+    b64: memoryview
 
 
 class _Column(msgspec.Struct):
