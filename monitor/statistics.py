@@ -367,9 +367,7 @@ class StatisticsEngine:
                 duplicates=duplicates,
                 exact_values=values,
             )
-            run = values.pending()
-            if run is not None:
-                self.repository.replace_window_values(self.model, start, *run)
+            values.finish()
             del values
             if report is not None and result.drift.drifted:
                 try:

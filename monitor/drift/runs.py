@@ -31,16 +31,21 @@ def encode_run(columns: Mapping[str, np.ndarray]) -> tuple[int, bytes]:
 
 def decode_run(payload: bytes) -> dict[str, np.ndarray]:
     """Column name -> sorted values (read-only views of ``payload``'s bytes)."""
-    data: dict[str, bytes] = msgspec.msgpack.decode(payload, type=dict[str, bytes])
+    data = msgspec.msgpack.decode(payload, type=dict[str, memoryview])  # no copies
     return {name: np.frombuffer(raw, dtype=_FLOAT) for name, raw in data.items()}
 
 
 def merge_sorted(runs: Sequence[np.ndarray]) -> np.ndarray:
-    """One sorted array of sorted ``runs`` (a stable sort merges the runs it finds)."""
+    """One sorted array of sorted ``runs`` (a stable sort merges the runs it finds; a
+    small run joins a large one by insertion, one pass over the large one)."""
     if not runs:
         return np.empty(0)
     if len(runs) == 1:
         return runs[0]
+    if len(runs) == 2:
+        large, small = sorted(runs, key=len, reverse=True)
+        if small.size * 64 <= large.size:
+            return np.insert(large, np.searchsorted(large, small), small)
     return np.sort(np.concatenate(runs), kind="stable")
 
 

@@ -335,3 +335,15 @@ def test_a_grown_window_is_scored_from_its_stored_values_not_its_rows(
             for c in results.drift.columns
             if SCHEMA[c.column] is FeatureType.NUMERIC
         )
+        # a window that keeps growing: its runs are merged back into one per column
+        # once a column is spread over more than MAX_RUNS of them
+        from monitor.window_values import MAX_RUNS
+
+        counts = []
+        for i in range(4, 4 + 2 * MAX_RUNS):
+            late(i)
+            app.ingest()
+            Statistics().run(app)
+            counts.append(len(repository.window_values("m", hour4)))
+        assert max(counts) <= numeric + MAX_RUNS and counts.count(numeric) >= 1
+        assert reread == [hour4]
