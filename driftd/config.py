@@ -179,6 +179,9 @@ class DriftConfig(Section):
     # of drifted columns is weighted by it; features not named weigh 1
     importance: dict[str, float] = {}
     sample_size: int = Field(5000, ge=100, le=1_000_000)  # rows kept per window
+    # the multivariate detectors on the row samples (domain classifier, PCA reconstruction
+    # error): changes no single column shows, for ~1 s per window of 1,000+ rows
+    multivariate: bool = True
     columns: dict[str, ColumnDriftConfig] = {}
     report_rows: int = Field(50_000, ge=100)  # rows of each side in the HTML detail report
     # Evidently HTML detail reports: "episode" = the first window of each run of windows

@@ -40,6 +40,7 @@ def statistics_engine(
         drift_share=drift.drift_share,
         columns={n: (c.method, c.threshold) for n, c in drift.columns.items()},
         importance=drift.importance,
+        multivariate=drift.multivariate,
     )
     return StatisticsEngine(
         repository=repository,
