@@ -162,6 +162,7 @@ class Ingestor:
         self.windows = windows
         self.max_line_bytes = max_line_bytes
         self.chunk_rows = chunk_rows
+        self._block_encoders: dict[str, blocks.BlockEncoder] = {}
         self.progress = progress
 
     def run(self) -> IngestReport:
@@ -365,7 +366,11 @@ class Ingestor:
     def _chunk(self, source: Source, cp: Checkpoint, path: str) -> Chunk:
         chunk = Chunk(model=self.model, source=source.name, kind=source.kind, checkpoint=cp)
         if source.kind == "predictions":
-            chunk.block = blocks.encode
+            encoder = self._block_encoders.get(source.name)
+            if encoder is None:
+                encoder = blocks.BlockEncoder(list(source.spec.schema) or None)
+                self._block_encoders[source.name] = encoder
+            chunk.block = encoder
         if isinstance(self.windows, RowWindows):
             chunk.window_rows = self.windows.rows
         else:

@@ -48,7 +48,12 @@ def profile_of(rng: np.random.Generator) -> Any:
 ODD = [None, True, False, "7", {"a": 1}, [1], 2**60, -0.0, 3, 3.0, "DE", "ZZ", "true", 1e300]
 
 
-def test_a_block_folds_to_the_state_of_its_rows_whatever_the_values() -> None:
+@pytest.mark.parametrize(
+    "encoder",
+    [blocks.BlockEncoder(list(SCHEMA)), blocks.encode],
+    ids=["schema features, as ingestion encodes", "every feature found"],
+)
+def test_a_block_folds_to_the_state_of_its_rows_whatever_the_values(encoder: Any) -> None:
     """Every kind of value a stored row can hold, in every kind of column: numbers, ints
     beyond float64's exact range, booleans and text in numeric columns, numbers and
     booleans in categorical ones, objects, missing features: the same state, bit for bit,
@@ -74,7 +79,7 @@ def test_a_block_folds_to_the_state_of_its_rows_whatever_the_values() -> None:
                 "score": None if i % 13 == 0 else float(rng.random()),
             }
         )
-    payload = blocks.encode(rows)
+    payload = encoder(rows)
     assert payload is not None
     block = blocks.decode(payload)
     assert block.rows == len(rows)
