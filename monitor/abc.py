@@ -23,6 +23,7 @@ from storage.rows import (
     StoredRow,
     StoredRows,
     StreamRow,
+    ValueRun,
 )
 
 if TYPE_CHECKING:
@@ -55,17 +56,19 @@ class StatisticsRepository(Protocol):
         model: str,
         position: int,
         states: Mapping[datetime, str],
-        values: Mapping[datetime, tuple[int, bytes]] | None = None,
+        values: Iterable[ValueRun] = (),
     ) -> None: ...
 
-    def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]: ...
+    def window_value_runs(self, model: str, start: datetime) -> list[tuple[int, str | None]]: ...
+
+    def window_value_payloads(self, pks: Sequence[int]) -> list[bytes]: ...
 
     def replace_window_values(
         self,
         model: str,
         start: datetime,
         replaced: Sequence[int],
-        runs: Iterable[tuple[int, bytes]],
+        runs: Iterable[ValueRun],
     ) -> None: ...
 
     def unfinalized(self, model: str) -> list[tuple[datetime, datetime, int, int, str]]: ...

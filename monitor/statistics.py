@@ -33,7 +33,7 @@ from monitor.drift.multivariate import (
 )
 from monitor.drift.profile import ReferenceProfile
 from monitor.drift.quality import QualityThresholds, window_checks
-from monitor.drift.runs import encode_run, merged_columns
+from monitor.drift.runs import encode_run, merge_sorted
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import WindowState, merge, partial, row_keys
 from monitor.drift.thresholds import Calibrated
@@ -47,7 +47,7 @@ from monitor.results import (
     quality_check,
 )
 from monitor.window_values import WindowValues
-from storage.rows import BlockGroup, StoredRow, StoredRows
+from storage.rows import BlockGroup, StoredRow, StoredRows, ValueRun
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,6 @@ class StatisticsEngine:
         sample_size: int = 5000,
         batch_rows: int = 50_000,
         block_rows: int = 250_000,
-        kept_values: int = 25_000_000,
     ) -> None:
         self.repository = repository
         self.model = model
@@ -182,11 +181,6 @@ class StatisticsEngine:
         self._references: dict[str, ReferenceColumn] = {}
         self._multivariate: tuple[Encoder, Reconstruction] | None = None
         self._column_tests: tuple[dict[str, str], dict[str, Threshold]] | None = None
-        # numeric values of the windows this process folded from their first row, kept
-        # (up to `kept_values`) so that finalize scores them exactly without re-reading
-        self.kept_values = kept_values
-        self._kept: dict[datetime, dict[str, list[np.ndarray]]] = {}
-        self._kept_total = 0  # values in _kept: summing them per call cost O(windows)
 
     def fold(self, progress: Callable[[int], None] | None = None) -> FoldReport:
         """Fold every stored prediction not folded yet: from the feature blocks that
@@ -216,7 +210,7 @@ class StatisticsEngine:
                 if upto is None:
                     return report
                 position = upto  # no rows of this model before the blocks
-                self.repository.commit_fold(self.model, position, {}, None)
+                self.repository.commit_fold(self.model, position, {})
                 continue
             by_window = _positions_by_window(batch.window_starts)
             parts = self._row_parts(batch, by_window, decoder)
@@ -278,43 +272,19 @@ class StatisticsEngine:
                 below=_full_sample_bound(state),
             )
             states[start] = part if state is None else merge(state, part)
-            self._keep(start, stored.get(start) is None, ordered)
             chunks[start].append(ordered)
             rows += n
         updated = {}
-        runs: dict[datetime, tuple[int, bytes]] = {}
         for start, state in states.items():
-            if start not in self._kept:  # else finalize stores them, merged
-                runs[start] = encode_run(merged_columns(chunks[start]))
             previous = stored.get(start)
             if previous:
                 state = merge(WindowState.from_dict(orjson.loads(previous)), state)
             updated[start] = orjson.dumps(state.to_dict()).decode()
-        self.repository.commit_fold(self.model, position, updated, runs)
+        self.repository.commit_fold(self.model, position, updated, _value_runs(chunks))
         report.rows += rows
         report.windows.update(states)
         if progress:
             progress(rows)
-
-    def _keep(self, start: datetime, first: bool, ordered: dict[str, np.ndarray]) -> None:
-        """Keep a chunk's sorted numeric values for finalize, for the windows this process
-        folds from their first row (up to :attr:`kept_values` values in all)."""
-        if not (first or start in self._kept):
-            return
-        incoming = sum(a.size for a in ordered.values())
-        if self._kept_total + incoming > self.kept_values:
-            self._drop_kept(start)  # too many: finalize re-reads this window
-            return
-        window = self._kept.setdefault(start, {n: [] for n in ordered})
-        for name, values in ordered.items():
-            window[name].append(values)
-        self._kept_total += incoming
-
-    def _drop_kept(self, start: datetime) -> dict[str, list[np.ndarray]] | None:
-        window = self._kept.pop(start, None)
-        if window is not None:
-            self._kept_total -= sum(a.size for v in window.values() for a in v)
-        return window
 
     # -- finalizing ---------------------------------------------------------------------
 
@@ -355,7 +325,6 @@ class StatisticsEngine:
                 self.model,
                 start,
                 {n: c.n for n, c in state.columns.items() if self.profile.columns[n].numeric},
-                self._drop_kept(start),
                 chunk=CHUNK,
             )
             result = self.window_results(
@@ -377,8 +346,6 @@ class StatisticsEngine:
                 except Exception:  # a failed report must not lose the statistics
                     logger.exception("could not write the drift report of window %s", start)
             results[start] = result
-        self._kept.clear()
-        self._kept_total = 0
         self.repository.save_results(self.model, results)
         return results
 
@@ -477,6 +444,17 @@ class StatisticsEngine:
         if state.rows >= DOMAIN_CLASSIFIER_MIN_ROWS:
             out.insert(0, domain_classifier(reference, current, encoder, false_alarm_rate=rate))
         return out
+
+
+def _value_runs(chunks: dict[datetime, list[dict[str, np.ndarray]]]) -> Iterator[ValueRun]:
+    """Each window's sorted values of one fold step, a run per column (stored with the
+    states: finalize scores a grown window from them, monitor.window_values); made one
+    at a time as they are stored, each chunk let go once merged."""
+    for start, parts in chunks.items():
+        for name in list(parts[0]) if parts else []:
+            merged = merge_sorted([part.pop(name) for part in parts])
+            n, payload = encode_run({name: merged})
+            yield start, name, n, payload
 
 
 def _positions_by_window(starts: list[datetime]) -> dict[datetime, Sequence[int]]:

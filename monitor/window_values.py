@@ -1,15 +1,16 @@
 """A window's every numeric value, for exact scores at finalize (see :mod:`monitor.drift.runs`).
 
-Found on first need, cheapest source first: the sorted chunks this run's fold kept (a
-window folded from its first row in this process), else the window's stored runs when
-they hold all its values, else its stored rows decoded again. Values from the first or
-the last source, or from more than :data:`MAX_RUNS` runs per column, are written back,
-each column as its own run, so the next finalize of the window merges two runs instead.
+The statistics job stores, with each fold step's window states, a run per numeric column
+of the window's new values, sorted. Finalize asks for a column's values when its score
+must be exact: its runs are read and merged (a merge of sorted runs, not a sort), one
+column at a time, so a window of a million rows never holds all its columns at once.
+A column spread over more than :data:`MAX_RUNS` runs is stored back as one. A window
+whose runs do not hold all its values (stored before runs existed, or before 0009 stored
+a run per column) is read from its rows once and stored back, a run per column.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,17 +22,13 @@ from monitor.abc import StatisticsRepository
 from monitor.drift.runs import decode_run, encode_run, merge_sorted
 from monitor.drift.samples import ReferenceColumn
 
-MAX_RUNS = 8  # runs merged at read before a window's runs are rewritten as one
+MAX_RUNS = 8  # runs of a column merged at read before they are stored back as one
 NUMBERS = frozenset({float, int, type(None)})
 
 
 class WindowValues:
-    """Callable: column name -> its every value in the window, prepared (or None).
-
-    A column at a time, each asked for once: its values are merged when asked for,
-    stored back as their own run right away when the window's runs are to be rewritten,
-    and let go by the caller once scored, so that a window of a million rows never holds
-    all its columns merged at once. :meth:`finish` stores the columns not asked for."""
+    """Callable: column name -> its every value in the window, prepared (or None); each
+    column asked for once. :meth:`finish` stores back what must be."""
 
     def __init__(
         self,
@@ -39,7 +36,6 @@ class WindowValues:
         model: str,
         start: datetime,
         counts: Mapping[str, int],
-        kept: Mapping[str, list[np.ndarray]] | None = None,
         *,
         chunk: int = 10_000,
     ) -> None:
@@ -47,70 +43,68 @@ class WindowValues:
         self.model = model
         self.start = start
         self.counts = counts  # numeric column -> present values in the window (its state)
-        self.kept = dict(kept) if kept is not None else None
         self.chunk = chunk
-        self._runs: list[dict[str, np.ndarray]] | None = None  # the stored runs, read
-        self._reread: dict[str, np.ndarray] | None = None
-        # stored runs to replace by the columns (None: nothing to write); the first
-        # column written replaces them
-        self._write: list[int] | None = [] if kept is not None else None
-        self._written: set[str] = set()
+        self._runs: list[tuple[int, str | None]] | None = None  # (pk, column) stored
+        self._reread: dict[str, np.ndarray] | None = None  # every column, from the rows
+        self._replace: list[int] | None = None  # after a reread: every stored run
+        self._done: set[str] = set()
 
     def __call__(self, name: str) -> ReferenceColumn | None:
         if name not in self.counts:
             return None
         values = self._column(name)
-        if values is None:
-            return None
-        self._store(name, values)
-        return ReferenceColumn.from_sorted(values)
+        self._done.add(name)
+        return None if values is None else ReferenceColumn.from_sorted(values)
 
     def finish(self) -> None:
-        """Store the columns no one asked for, when the window's runs are rewritten."""
-        if self._write is None:
+        """After a reread, store every column not stored yet (the window's old runs are
+        gone); else merge back the runs of the columns spread over too many."""
+        if self._runs is None:
+            return
+        if self._reread is not None:
+            for name in list(self._reread):
+                self._column(name)
             return
         for name in self.counts:
-            if name not in self._written:
-                values = self._column(name)
-                if values is not None:
-                    self._store(name, values)
+            if name not in self._done and self._count(name) > MAX_RUNS:
+                self._column(name)
+
+    def _count(self, name: str) -> int:
+        assert self._runs is not None
+        return sum(1 for _, column in self._runs if column == name)
 
     def _column(self, name: str) -> np.ndarray | None:
-        if self.kept is not None:
-            return merge_sorted(self.kept.pop(name, []))  # its chunks let go as merged
         if self._runs is None:
-            self._load()
-        if self._reread is not None:
-            return self._reread.pop(name, None)
+            self._runs = self.repository.window_value_runs(self.model, self.start)
+            if any(column is None for _, column in self._runs):  # stored before 0009
+                self._start_reread()
+        if self._reread is None:
+            pks = [pk for pk, column in self._runs if column == name]
+            payloads = self.repository.window_value_payloads(pks)
+            values = merge_sorted([decode_run(p)[name] for p in payloads])
+            del payloads
+            if values.size == self.counts[name]:
+                if len(pks) > MAX_RUNS:
+                    self._store(name, values, pks)
+                return values
+            self._start_reread()
+        assert self._reread is not None
+        if name not in self._reread:
+            return None
+        reread = self._reread.pop(name)
+        replaced, self._replace = self._replace or [], []
+        self._store(name, reread, replaced)
+        return reread
+
+    def _start_reread(self) -> None:
         assert self._runs is not None
-        return merge_sorted([run[name] for run in self._runs if name in run])
+        self._replace = [pk for pk, _ in self._runs]
+        self._reread = self._reread_columns()
 
-    def _store(self, name: str, values: np.ndarray) -> None:
-        if self._write is None or name in self._written:
-            return
-        replaced, self._write = self._write, []
-        run = encode_run({name: values})
+    def _store(self, name: str, values: np.ndarray, replaced: Sequence[int]) -> None:
+        n, payload = encode_run({name: values})
+        run = (self.start, name, n, payload)
         self.repository.replace_window_values(self.model, self.start, replaced, [run])
-        self._written.add(name)
-
-    def _load(self) -> None:
-        stored = self.repository.window_values(self.model, self.start)
-        pks = [pk for pk, _ in stored]
-        runs = [decode_run(payload) for _, payload in stored]  # views of the payloads
-        del stored
-        sizes: Counter[str] = Counter()
-        depth: Counter[str] = Counter()  # a run is stored a column at a time
-        for run in runs:
-            for name, values in run.items():
-                sizes[name] += values.size
-                depth[name] += 1
-        self._runs = runs
-        if any(sizes[name] != count for name, count in self.counts.items()):
-            self._write = pks
-            self._runs = []
-            self._reread = self._reread_columns()
-        elif max(depth.values(), default=0) > MAX_RUNS:
-            self._write = pks
 
     def _reread_columns(self) -> dict[str, np.ndarray]:
         """Every value of the window's numeric columns, decoded from its stored rows."""

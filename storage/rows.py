@@ -81,6 +81,11 @@ class StoredRows:
         return len(self.pks)
 
 
+# a run of a window's values (monitor.drift.runs): window start, column (None: every
+# column, runs stored before 0009), number of values, payload
+ValueRun = tuple[datetime, str | None, int, bytes]
+
+
 @dataclass(frozen=True)
 class BlockGroup:
     """The feature blocks of one ingested chunk (:mod:`monitor.blocks`): the model's rows

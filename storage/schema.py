@@ -173,6 +173,7 @@ window_values = Table(
     Column("pk", PK, primary_key=True, autoincrement=True),
     Column("model", String(200), nullable=False),
     Column("start", TS, nullable=False),
+    Column("name", String(200)),  # the run's column (None: every column, before 0009)
     Column("rows", BigInteger, nullable=False),  # values in the run, all columns
     Column("payload", LargeBinary, nullable=False),  # msgpack: column -> float64 bytes
 )

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, String, delete, select, type_c
 from storage import schema
 from storage.ingest import _upsert
 from storage.results import WindowResults
-from storage.rows import BlockGroup, StoredRow, StoredRows
+from storage.rows import BlockGroup, StoredRow, StoredRows, ValueRun
 from storage.store import Store
 
 CURSOR = "statistics"
@@ -185,10 +185,10 @@ class StatisticsRepository:
         model: str,
         position: int,
         states: Mapping[datetime, str],
-        values: Mapping[datetime, tuple[int, bytes]] | None = None,
+        values: Iterable[ValueRun] = (),
     ) -> None:
-        """Save window states, runs of window values (``values``: start -> number of
-        values, payload) and advance the cursor, in one transaction."""
+        """Save window states, runs of window values (consumed one at a time: each can be
+        large) and advance the cursor, in one transaction; folded blocks are deleted."""
         now = datetime.now(UTC)
         with self.store.transaction("saving window states") as conn:
             w = schema.windows
@@ -198,21 +198,17 @@ class StatisticsRepository:
                     .where(w.c.model == model, w.c.start == start)
                     .values(state=state, updated_at=now, finalized_at=None)
                 )
-            self._insert_values(conn, model, values or {})
+            self._insert_values(conn, model, values)
             self._advance(conn, model, position, now)
             b = schema.feature_blocks
             conn.execute(delete(b).where(b.c.model == model, b.c.upto_pk <= position))
 
-    def _insert_values(
-        self, conn: Connection, model: str, values: Mapping[datetime, tuple[int, bytes]]
-    ) -> None:
-        if values:
+    def _insert_values(self, conn: Connection, model: str, runs: Iterable[ValueRun]) -> None:
+        for start, name, n, payload in runs:
             conn.execute(
-                schema.window_values.insert(),
-                [
-                    {"model": model, "start": start, "rows": n, "payload": payload}
-                    for start, (n, payload) in values.items()
-                ],
+                schema.window_values.insert().values(
+                    model=model, start=start, name=name, rows=n, payload=payload
+                )
             )
 
     def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]:
@@ -226,12 +222,36 @@ class StatisticsRepository:
             )
             return [(pk, bytes(payload)) for pk, payload in rows]
 
+    def window_value_runs(self, model: str, start: datetime) -> list[tuple[int, str | None]]:
+        """The stored runs of a window's values without their payloads: (pk, column; None
+        for a run of every column, as stored before 0009), oldest first."""
+        v = schema.window_values
+        with self.store.connect("reading window values") as conn:
+            rows = conn.execute(
+                select(v.c.pk, v.c.name)
+                .where(v.c.model == model, v.c.start == start)
+                .order_by(v.c.pk)
+            )
+            return [(pk, name) for pk, name in rows]
+
+    def window_value_payloads(self, pks: Sequence[int]) -> list[bytes]:
+        """The payloads of some runs, in the order of ``pks``."""
+        v = schema.window_values
+        found: dict[int, bytes] = {}
+        with self.store.connect("reading window values") as conn:
+            for first in range(0, len(pks), 500):
+                rows = conn.execute(
+                    select(v.c.pk, v.c.payload).where(v.c.pk.in_(list(pks[first : first + 500])))
+                )
+                found.update((pk, bytes(payload)) for pk, payload in rows)
+        return [found[pk] for pk in pks]
+
     def replace_window_values(
         self,
         model: str,
         start: datetime,
         replaced: Sequence[int],
-        runs: Iterable[tuple[int, bytes]],
+        runs: Iterable[ValueRun],
     ) -> None:
         """Store runs of a window's values in place of the runs ``replaced`` (pks), in one
         transaction; ``runs`` is consumed one at a time (each can be large)."""
@@ -239,8 +259,7 @@ class StatisticsRepository:
         with self.store.transaction("saving window values") as conn:
             if replaced:
                 conn.execute(delete(v).where(v.c.model == model, v.c.pk.in_(list(replaced))))
-            for run in runs:
-                self._insert_values(conn, model, {start: run})
+            self._insert_values(conn, model, runs)
 
     def _advance(self, conn: Connection, model: str, position: int, now: datetime) -> None:
         t = schema.cursors

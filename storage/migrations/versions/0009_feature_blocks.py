@@ -1,5 +1,5 @@
 """feature blocks: new predictions column by column, from ingestion to the fold;
-reference profiles stored in binary
+reference profiles stored in binary; window value runs of one column
 
 Revision ID: 0009
 Revises: 0008
@@ -32,9 +32,13 @@ def upgrade() -> None:
     op.create_index("ix_feature_blocks_model_upto", "feature_blocks", ["model", "upto_pk"])
     with op.batch_alter_table("reference_profiles") as batch:
         batch.add_column(sa.Column("payload", sa.LargeBinary(), nullable=True))
+    with op.batch_alter_table("window_values") as batch:
+        batch.add_column(sa.Column("name", sa.String(200), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("window_values") as batch:
+        batch.drop_column("name")
     with op.batch_alter_table("reference_profiles") as batch:
         batch.drop_column("payload")
     op.drop_index("ix_feature_blocks_model_upto", table_name="feature_blocks")
