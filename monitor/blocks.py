@@ -116,13 +116,14 @@ def _dict_columns(texts: list[str]) -> dict[str, list[Any]]:
 
 
 def _encode(values: list[Any]) -> list[Any]:
-    if set(map(type, values)) <= _NUMBERS:
+    kinds = set(map(type, values))
+    if kinds <= _NUMBERS:
         floats = np.array(values, dtype=np.float64)
         if not (np.abs(floats) > EXACT_INTEGERS).any():
             return ["f8", floats.tobytes()]
-    if set(map(type, values)) <= _TEXTS:  # hashed in C; None -> -1 (MISSING)
-        codes, uniques = pd.factorize(np.array(values, dtype=object), use_na_sentinel=True)
-        return ["values", uniques.tolist(), codes.astype(np.int32).tobytes()]
+    if kinds <= _TEXTS:  # hashed in C; None -> -1 (MISSING)
+        found, texts = pd.factorize(np.array(values, dtype=object), use_na_sentinel=True)
+        return ["values", texts.tolist(), found.astype(np.int32).tobytes()]
     index: dict[tuple[type, Any], int] = {}
     uniques: list[Any] = []
     codes = np.empty(len(values), dtype=np.int32)
