@@ -21,6 +21,7 @@ from storage.rows import BlockGroup, StoredRow, StoredRows, ValueRun
 from storage.store import Store
 
 CURSOR = "statistics"
+_VALUES_PER_INSERT = 4 << 20  # bytes of window-value runs buffered per INSERT
 
 
 class StatisticsRepository:
@@ -204,12 +205,19 @@ class StatisticsRepository:
             conn.execute(delete(b).where(b.c.model == model, b.c.upto_pk <= position))
 
     def _insert_values(self, conn: Connection, model: str, runs: Iterable[ValueRun]) -> None:
+        """Insert runs as they come, many small ones per statement (a backfill of
+        one-minute windows makes thousands), a large one alone (each can be 8 MB)."""
+        batch: list[dict[str, Any]] = []
+        size = 0
         for start, name, n, payload in runs:
-            conn.execute(
-                schema.window_values.insert().values(
-                    model=model, start=start, name=name, rows=n, payload=payload
-                )
-            )
+            row = {"model": model, "start": start, "name": name, "rows": n, "payload": payload}
+            batch.append(row)
+            size += len(payload)
+            if size >= _VALUES_PER_INSERT:
+                conn.execute(schema.window_values.insert(), batch)
+                batch, size = [], 0
+        if batch:
+            conn.execute(schema.window_values.insert(), batch)
 
     def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]:
         """The stored runs of a window's values: (pk, payload), oldest first."""
