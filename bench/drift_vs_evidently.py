@@ -34,7 +34,7 @@ Measures (``bench/common.py``): wall and CPU time of the timed part, peak memory
 what the process held before it (VmHWM reset after loading). Ratios: Evidently / driftd
 for time (the smaller of wall and CPU ratio), driftd / Evidently for peak extra memory.
 Targets (issue 11): 1M first run >= 50x, warm >= 100x, extra memory <= 1/4; at 100k the
-first run faster than Evidently.
+first run faster than Evidently (the runs faster than Evidently's, without a memory target).
 """
 
 from __future__ import annotations
@@ -327,9 +327,12 @@ def report(
         ("warm run", ratios["driftd warm"], 100.0 if rows >= 1_000_000 else 1.0),
     ]
     verdict = [f"{n} {r:.1f}x {'>=' if r >= t else '<'} {t:.0f}x" for n, r, t in targets]
-    verdict.append(f"memory {first_memory:.3f} {'<=' if first_memory <= 0.25 else '>'} 0.25")
+    memory_ok = True
+    if rows >= 1_000_000:  # the memory target is the 1M one's (issue 11)
+        memory_ok = first_memory <= 0.25
+        verdict.append(f"memory {first_memory:.3f} {'<=' if memory_ok else '>'} 0.25")
     verdict.append(f"exact decisions and bounds: {'all' if not bad else bad}")
-    passed = all(r >= t for _, r, t in targets) and first_memory <= 0.25 and not bad
+    passed = all(r >= t for _, r, t in targets) and memory_ok and not bad
     print(f"\nVERDICT at {rows:,} rows: {'PASS' if passed else 'FAIL'}: " + ", ".join(verdict))
     return passed
 
