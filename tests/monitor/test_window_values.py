@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 
 from monitor.drift.runs import encode_run
-from monitor.window_values import MAX_RUNS, WindowValues
+from monitor.window_values import WindowValues
 from storage.rows import ValueRun
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
