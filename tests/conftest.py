@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 import os
+
+# One thread per numerical library, for the whole run and the driftd processes it starts.
+# The models here are small: OpenMP teams (scikit-learn's gradient boosting) and
+# TensorFlow's pools spend more time spinning and waiting for each other than computing,
+# most of all on a 2-core machine with anything else running. Read when each library
+# first loads, so set here, before anything imports numpy.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

@@ -3,6 +3,11 @@
 Two checks: importing the light packages in a fresh interpreter loads no heavy
 dependency (click's ``tests/test_imports.py`` does this for click), and no module
 imports a package above its own layer (read from the source with :mod:`ast`).
+
+The fresh interpreters are forked, one per import, from a Python that has loaded numpy,
+pandas and scipy.stats and nothing else of its own: those light dependencies take
+about half a second to load, and there are 70 imports to check. None of them is heavy,
+so a heavy module in a child can only come from the import under test.
 """
 
 from __future__ import annotations
@@ -31,19 +36,62 @@ FORBIDDEN = {
 }
 
 
+# Reads one statement (JSON) a line; runs each in a forked child, which answers with
+# the top-level names of its modules, or the error, on a line starting with MARK.
+MARK = "loaded-after: "
+FORKING = f"""
+import json, os, sys, traceback
+sys.path.insert(0, {str(ROOT)!r})
+import numpy, pandas, scipy.stats
+for line in sys.stdin:
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            exec(json.loads(line), {{}})
+            answer = {{"loaded": sorted({{name.split(".")[0] for name in sys.modules}})}}
+        except BaseException:
+            answer = {{"error": traceback.format_exc()}}
+        sys.stdout.write({MARK!r} + json.dumps(answer) + "\\n")
+        sys.stdout.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
+"""
+
+_forking: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_forking() -> Iterator[None]:
+    yield
+    for proc in _forking:
+        proc.communicate(timeout=60)  # end of input: it exits
+    _forking.clear()
+
+
 def loaded_after(statement: str) -> set[str]:
-    """Top-level names of the modules loaded by ``statement`` in a fresh interpreter."""
-    script = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        f"{statement}\n"
-        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    assert out.returncode == 0, out.stderr
-    return set(json.loads(out.stdout.splitlines()[-1]))
+    """Top-level names of the modules loaded by ``statement`` in a fresh interpreter
+    (forked: see the module's docstring)."""
+    if not _forking:
+        _forking.append(
+            subprocess.Popen(
+                [sys.executable, "-c", FORKING],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+        )
+    proc = _forking[0]
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps(statement) + "\n")
+    proc.stdin.flush()
+    for line in proc.stdout:
+        if line.startswith(MARK):
+            answer = json.loads(line[len(MARK) :])
+            assert "error" not in answer, answer["error"]
+            return set(answer["loaded"])
+    raise AssertionError(f"the forking interpreter ended (exit code {proc.wait()})")
 
 
 def _module_name(path: Path) -> str:

@@ -9,7 +9,9 @@ written as prediction and label logs in driftd's contract, each request's arm ch
 
 from __future__ import annotations
 
+import functools
 import pickle
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,7 @@ from driftd.config import load
 from driftd.config_retrain import build_registry
 from driftd.demo.data import write_jsonl
 from driftd.serve.scoring import assign_variant
+from retrain.flavors import import_mlflow
 from retrain.registry import Registry
 from storage.experiment_state import AB, Experiment, ExperimentStates
 from tests.retrain.conftest import sklearn_pipeline, task
@@ -122,6 +125,17 @@ class World:
         )
 
 
+@functools.cache
+def empty_mlflow_store() -> bytes:
+    """An MLflow SQLite store with its tables made, as the registry's first call leaves
+    it: MLflow's migrations take a second or more, so they run once and each world
+    starts from a copy."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mlflow.db"
+        import_mlflow().MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+        return path.read_bytes()
+
+
 def make_world(tmp_path: Path, db_url: str, experiment: Mapping[str, Any]) -> World:
     frame, y = task(4000, seed=1)
     models = {
@@ -135,6 +149,7 @@ def make_world(tmp_path: Path, db_url: str, experiment: Mapping[str, Any]) -> Wo
     reference["prediction"] = (reference["score"] >= 0.5).astype(int)
     reference.to_csv(tmp_path / "reference.csv", index=False)
     (tmp_path / "logs").mkdir()
+    (tmp_path / "mlflow.db").write_bytes(empty_mlflow_store())  # the registry's default
     config = {
         "model": {"name": "fraud"},
         "schema": SCHEMA,
@@ -151,6 +166,7 @@ def make_world(tmp_path: Path, db_url: str, experiment: Mapping[str, Any]) -> Wo
         "windows": {"size": "1h"},
         "storage": {"url": db_url},
         "workspace": ".",
+        "alerts": {"min_interval": 0},  # no pacing between console lines: nothing to wait for
         "performance": {"label_delay": "1h", "metrics": ["accuracy"]},
         "experiment": dict(experiment),
     }

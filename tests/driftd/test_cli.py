@@ -51,6 +51,7 @@ def workspace(tmp_path: Path, db_url: str) -> Path:
         },
         "schema": {"amount": "numeric", "country": "categorical"},
         "storage": {"url": db_url},
+        "alerts": {"min_interval": 0},  # no pacing between console lines: nothing to wait for
     }
     (tmp_path / "driftd.yaml").write_text(yaml.safe_dump(config))
     return tmp_path

@@ -6,6 +6,7 @@ and points `challenger` at it; the cooldown holds the next one back."""
 from __future__ import annotations
 
 import pickle
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,14 +29,18 @@ HOURS, DRIFT_AT, PER_HOUR = 48, 12, 400
 NOW = START + timedelta(hours=HOURS + 1)
 
 
-def workspace(tmp_path: Path, db_url: str, retrain_section: dict[str, Any]) -> Path:
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline model, the reference and 48 hours of its logs, made once per module
+    (training the baseline and scoring the traffic take seconds): each test copies them."""
+    root = tmp_path_factory.mktemp("seeded")
     model = data.train_baseline(data.make_reference(6000, seed=5), seed=5)
-    with open(tmp_path / "baseline.pkl", "wb") as fh:
+    with open(root / "baseline.pkl", "wb") as fh:
         pickle.dump(model, fh)
     reference = data.make_reference(4000, seed=1005)
     reference["score"] = data.score(model, reference)
     reference["prediction"] = (reference["score"] >= 0.5).astype(int)
-    reference.to_csv(tmp_path / "reference.csv", index=False)
+    reference.to_csv(root / "reference.csv", index=False)
     stream = data.ProductionStream(
         model=model,
         start=START,
@@ -45,15 +50,20 @@ def workspace(tmp_path: Path, db_url: str, retrain_section: dict[str, Any]) -> P
         malformed_rate=0.0,
         label_delay_hours=(0, 2),
     )
-    (tmp_path / "logs").mkdir()
+    (root / "logs").mkdir()
     predictions: list[Any] = []
     labels: list[Any] = []
     for h in range(HOURS):
         batch = stream.hour(h)
         predictions += batch.predictions
         labels += batch.labels
-    data.write_jsonl(tmp_path / "logs" / "predictions.jsonl", predictions)
-    data.write_jsonl(tmp_path / "logs" / "labels.jsonl", labels)
+    data.write_jsonl(root / "logs" / "predictions.jsonl", predictions)
+    data.write_jsonl(root / "logs" / "labels.jsonl", labels)
+    return root
+
+
+def workspace(seeded: Path, tmp_path: Path, db_url: str, retrain_section: dict[str, Any]) -> Path:
+    shutil.copytree(seeded, tmp_path, dirs_exist_ok=True)
     config = {
         "model": {"name": "card-fraud"},
         "reference": {
@@ -69,6 +79,7 @@ def workspace(tmp_path: Path, db_url: str, retrain_section: dict[str, Any]) -> P
         "windows": {"size": "6h"},
         "storage": {"url": db_url},
         "workspace": ".",
+        "alerts": {"min_interval": 0},  # no pacing between console lines: nothing to wait for
         "performance": {
             "label_delay": "3h",
             "metrics": ["roc_auc"],
@@ -100,8 +111,8 @@ def opened(application: App) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def suggest(tmp_path: Path, db_url: str, lines: list[str]) -> Iterator[App]:
-    cfg = workspace(tmp_path, db_url, {"triggers": {"realized_below": {"roc_auc": 0.8}}})
+def suggest(seeded: Path, tmp_path: Path, db_url: str, lines: list[str]) -> Iterator[App]:
+    cfg = workspace(seeded, tmp_path, db_url, {"triggers": {"realized_below": {"roc_auc": 0.8}}})
     sink = ConsoleSink(write=lines.append)
     with App(load(cfg), sink=sink, clock=lambda: NOW) as application:
         yield application
@@ -153,9 +164,10 @@ def test_a_new_champion_is_not_judged_by_its_predecessors_windows(
 
 
 def test_a_training_is_gated_registered_as_challenger_and_cooled_down(
-    tmp_path: Path, db_url: str, lines: list[str]
+    seeded: Path, tmp_path: Path, db_url: str, lines: list[str]
 ) -> None:
     cfg = workspace(
+        seeded,
         tmp_path,
         db_url,
         {
@@ -217,9 +229,10 @@ def test_a_training_is_gated_registered_as_challenger_and_cooled_down(
 
 
 def test_a_manual_training_needs_no_trigger_and_reports_a_rejection(
-    tmp_path: Path, db_url: str
+    seeded: Path, tmp_path: Path, db_url: str
 ) -> None:
     cfg = workspace(
+        seeded,
         tmp_path,
         db_url,
         {"gates": {"metric": "roc_auc", "min_value": 0.999}},  # out of reach: rejected

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from crash_hook import forked
 from ingest_corpus import (
     Corpus,
     Entry,
@@ -125,6 +126,18 @@ def ingest(cfg: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def ingest_killed_at(cfg: Path, at: int) -> tuple[int | None, str]:
+    """``driftd ingest``, killed just before its ``at``-th statement or commit (a process
+    forked with driftd imported: see crash_hook); its exit code and stderr."""
+    output = cfg.parent / "killed"
+    proc = forked(at, "", ["ingest", "-c", str(cfg), "--json", "--log-level", "WARNING"], output)
+    proc.join(timeout=120)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    return proc.exitcode, Path(f"{output}.err").read_text()
+
+
 def assert_exactly_once(store: Store, corpus: Corpus) -> None:
     assert_stored_exactly(store, corpus)
     stored = len(corpus.rows)
@@ -162,19 +175,17 @@ def test_sigkill_at_random_moments(setup: tuple[Path, Corpus, Store]) -> None:
     # of the lines (sorted, so each restart has something left), then a little longer;
     # a kill may land before the work starts or after it ends, which must be harmless too
     for target in sorted(rng.uniform(0, 1.05) * total for _ in range(18)):
-        proc = subprocess.Popen(
-            [*CLI, "ingest", "-c", str(cfg), "--json", "--log-level", "WARNING"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # `driftd ingest` in a process forked with driftd imported (see crash_hook)
+        args = ["ingest", "-c", str(cfg), "--json", "--log-level", "WARNING"]
+        proc = forked(0, "", args, cfg.parent / "killed")
         deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
+        while proc.is_alive() and time.monotonic() < deadline:
             if lines_read(store) >= target:
                 break
             time.sleep(0.002)
         time.sleep(rng.uniform(0, 0.03))
         proc.kill()
-        proc.wait()
+        proc.join()
     finish(cfg, store, corpus)
 
 
@@ -188,14 +199,9 @@ def test_sigkill_inside_transactions(setup: tuple[Path, Corpus, Store]) -> None:
         # a chunk takes about six statements and commits: kills land anywhere from start-up
         # to a restart's first few chunks, mostly inside a chunk's transaction
         at = rng.randint(1, 40)
-        proc = subprocess.run(
-            [*HOOK, str(at), "", "ingest", "-c", str(cfg), "--json", "--log-level", "WARNING"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode in (0, -9), proc.stderr
-        interrupted += proc.returncode == -9 and lines_read(store) < total
+        code, stderr = ingest_killed_at(cfg, at)
+        assert code in (0, -9), stderr
+        interrupted += code == -9 and lines_read(store) < total
     assert interrupted >= 6, "the kills must interrupt ingestion for this test to mean much"
     finish(cfg, store, corpus)
 
@@ -254,14 +260,9 @@ def test_sigkill_inside_transactions_keeps_row_windows_exact(
     interrupted = 0
     for _ in range(10):
         at = rng.randint(1, 40)
-        proc = subprocess.run(
-            [*HOOK, str(at), "", "ingest", "-c", str(cfg), "--json", "--log-level", "WARNING"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode in (0, -9), proc.stderr
-        interrupted += proc.returncode == -9 and lines_read(store) < total
+        code, stderr = ingest_killed_at(cfg, at)
+        assert code in (0, -9), stderr
+        interrupted += code == -9 and lines_read(store) < total
     assert interrupted >= 5, "the kills must interrupt ingestion for this test to mean much"
     done = ingest(cfg)
     assert done.returncode == 0, done.stderr
