@@ -17,6 +17,9 @@ Ids are sequential by default (time-ordered, like ULIDs or snowflakes); ``--ids 
 makes them random hex, like UUIDs, which costs SQLite much more as the table grows (the
 unique index on (model, id) is then written all over instead of at its end).
 ``--window-rows N`` ingests into row-count windows of N predictions instead of 1h ones.
+``--feature-blocks`` also writes the feature blocks the statistics job folds (the daemon
+writes them when a reference is configured, monitor/blocks.py): the targets are for
+ingestion alone.
 """
 
 from __future__ import annotations
@@ -107,7 +110,12 @@ def peak_rss_mib() -> float:
 
 
 def child(
-    backend: str, url: str, path: str, chunk_rows: int, window_rows: int | None = None
+    backend: str,
+    url: str,
+    path: str,
+    chunk_rows: int,
+    window_rows: int | None = None,
+    feature_blocks: bool = False,
 ) -> dict[str, object]:
     """Runs in a fresh interpreter: ingest the file, report timings and peak RSS."""
     from sqlalchemy import func, select
@@ -129,6 +137,7 @@ def child(
         sources=[Source("bench", "predictions", (path,), spec=RecordSpec(schema=types))],
         windows=RowWindows(window_rows) if window_rows else TimeWindows(parse_duration("1h")),
         chunk_rows=chunk_rows,
+        feature_blocks=feature_blocks,
     )
     wall, cpu = time.perf_counter(), time.process_time()
     report = ingestor.run()
@@ -156,6 +165,8 @@ def run_child(backend: str, url: str, path: Path, args: argparse.Namespace) -> d
     cmd += ["--chunk-rows", str(args.chunk_rows)]
     if args.window_rows:
         cmd += ["--window-rows", str(args.window_rows)]
+    if args.feature_blocks:
+        cmd += ["--feature-blocks"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{backend} child failed:\n{proc.stderr}")
@@ -226,6 +237,11 @@ def main() -> int:
     ap.add_argument("--chunk-rows", type=int, default=20_000, help="rows per transaction")
     ap.add_argument("--repeat", type=int, default=1, help="runs per backend; judge the median")
     ap.add_argument("--window-rows", type=int, help="row-count windows (default: 1h windows)")
+    ap.add_argument(
+        "--feature-blocks",
+        action="store_true",
+        help="also write feature blocks, as the daemon does when a reference is configured",
+    )
     ap.add_argument("--seed", type=int, default=20261128)
     ap.add_argument("--keep", action="store_true", help="keep the files and the schema")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -233,7 +249,10 @@ def main() -> int:
     ap.add_argument("--file", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.url, args.file, args.chunk_rows, args.window_rows)))
+        out = child(
+            args.child, args.url, args.file, args.chunk_rows, args.window_rows, args.feature_blocks
+        )
+        print(json.dumps(out))
         return 0
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     tmp = Path(tempfile.mkdtemp(prefix="driftd-bench-"))

@@ -127,6 +127,7 @@ class App:
             max_line_bytes=self.config.ingest.max_line_bytes,
             chunk_rows=self.config.ingest.chunk_rows,
             progress=progress,
+            feature_blocks=self.config.reference is not None,  # for the statistics job
         )
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:

@@ -22,7 +22,7 @@ A column is encoded one of two ways:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -34,6 +34,7 @@ import pandas as pd
 
 from monitor.drift.encoded import MISSING, NOT_SCALAR, EncodedColumn
 from monitor.drift.state import row_keys
+from monitor.records import PARSED_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,10 @@ class BlockEncoder:
     dictionary per row and a lookup per value. None: every feature found, from
     dictionaries."""
 
-    def __init__(self, names: Sequence[str] | None = None) -> None:
+    def __init__(self, names: Sequence[str] | None = None, numeric: Collection[str] = ()) -> None:
         self.names = list(names or ())
+        # the schema's numeric features: ingestion stored only numbers or null in them
+        self.numeric = frozenset(numeric)
         fields = [f"f{i}" for i in range(len(self.names))]
         struct = msgspec.defstruct(
             "Features",
@@ -80,8 +83,7 @@ class BlockEncoder:
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> bytes | None:
         try:
-            texts = [r["features"] for r in rows]
-            columns = self._columns(texts) if self.names else _dict_columns(texts)
+            columns = self._columns(rows) if self.names else _dict_columns(rows)
             columns[SCORE] = _encode([r["score"] for r in rows])
             served = [r["prediction"] for r in rows]
             columns[PREDICTION] = _encode([None if p is None else orjson.loads(p) for p in served])
@@ -93,11 +95,17 @@ class BlockEncoder:
             logger.warning("no feature block for %d rows: folded from their JSON", len(rows))
             return None
 
-    def _columns(self, texts: list[str]) -> dict[str, list[Any]]:
+    def _columns(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        """Columns of the rows' features: from the structs the fast path of ingestion
+        decoded them into (:data:`~monitor.records.PARSED_FEATURES`, fields f0, f1, ...
+        in schema order, as here), else from their JSON."""
         decode = self._decode
-        parsed = [decode(t) for t in texts]
+        parsed = [r.get(PARSED_FEATURES) for r in rows]
+        if None in parsed:
+            pairs = zip(rows, parsed, strict=True)
+            parsed = [decode(r["features"]) if p is None else p for r, p in pairs]
         return {
-            name: _encode(list(map(getter, parsed)))
+            name: (_numbers if name in self.numeric else _encode)(list(map(getter, parsed)))
             for name, getter in zip(self.names, self._getters, strict=True)
         }
 
@@ -107,12 +115,18 @@ def encode(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
     return BlockEncoder()(rows)
 
 
-def _dict_columns(texts: list[str]) -> dict[str, list[Any]]:
-    features = [orjson.loads(t) for t in texts]
+def _dict_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    features = [orjson.loads(r["features"]) for r in rows]
     names: dict[str, None] = {}
     for f in features:
         names.update(dict.fromkeys(f))
     return {name: _encode([f.get(name) for f in features]) for name in names}
+
+
+def _numbers(values: list[Any]) -> list[Any]:
+    """A numeric column (numbers and None): float64 straight away, as the fold converts
+    it (no look at each value's type; a profile reads it only as numbers)."""
+    return ["f8", np.array(values, dtype=np.float64).tobytes()]
 
 
 def _encode(values: list[Any]) -> list[Any]:

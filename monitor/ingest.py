@@ -155,6 +155,7 @@ class Ingestor:
         max_line_bytes: int = 1 << 20,
         chunk_rows: int = 20_000,
         progress: Progress | None = None,
+        feature_blocks: bool = False,
     ) -> None:
         self.repository = repository
         self.model = model
@@ -162,6 +163,9 @@ class Ingestor:
         self.windows = windows
         self.max_line_bytes = max_line_bytes
         self.chunk_rows = chunk_rows
+        # write the predictions' feature blocks (monitor.blocks): only for a statistics
+        # job that folds and deletes them (a reference is configured)
+        self.feature_blocks = feature_blocks
         self._block_encoders: dict[str, blocks.BlockEncoder] = {}
         self.progress = progress
 
@@ -365,10 +369,12 @@ class Ingestor:
 
     def _chunk(self, source: Source, cp: Checkpoint, path: str) -> Chunk:
         chunk = Chunk(model=self.model, source=source.name, kind=source.kind, checkpoint=cp)
-        if source.kind == "predictions":
+        if source.kind == "predictions" and self.feature_blocks:
             encoder = self._block_encoders.get(source.name)
             if encoder is None:
-                encoder = blocks.BlockEncoder(list(source.spec.schema) or None)
+                schema = source.spec.schema
+                numeric = [n for n, kind in schema.items() if kind is FeatureType.NUMERIC]
+                encoder = blocks.BlockEncoder(list(schema) or None, numeric)
                 self._block_encoders[source.name] = encoder
             chunk.block = encoder
         if isinstance(self.windows, RowWindows):

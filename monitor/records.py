@@ -276,6 +276,9 @@ def _dump_prediction(value: Any) -> str:
 
 
 WindowFn = Callable[[datetime], datetime | None]  # None: assigned when stored
+# a row's features as the fast path decoded them: a struct with field f<i> for the
+# schema's i-th feature (monitor.blocks reads it); keys starting with "_" are not stored
+PARSED_FEATURES = "_features"
 Row = dict[str, Any]
 
 
@@ -439,7 +442,7 @@ def prediction_line_parser(
         try:
             record: Any = decode_record(data)
             features = record.features
-            check_features(features)
+            checked = check_features(features)
             text = str(features, "utf-8")
         except Exception:  # noqa: BLE001 - whatever msgspec refuses, the general path decides
             return None
@@ -448,7 +451,7 @@ def prediction_line_parser(
             rid = _check_id(rid, spec)
         ts = record.ts
         ts = _check_ts(ts, spec) if ts is None else parse_ts(ts)
-        return finish(
+        row = finish(
             rid,
             ts,
             text,
@@ -458,6 +461,8 @@ def prediction_line_parser(
             record.model_version,
             record.variant,
         )
+        row[PARSED_FEATURES] = checked  # for the feature block (monitor.blocks), not stored
+        return row
 
     return parse_line
 

@@ -95,7 +95,7 @@ def insert_new_sqlite(
     previous maximum are this chunk's).
     """
     names, values = [], []
-    for name in rows[0]:
+    for name in _stored(rows[0]):
         column = list(map(itemgetter(name), rows))
         if column.count(None) == len(column) and table.c[name].server_default is None:
             continue  # NULL anyway, and sqlite3 binds None slowly (an adapter lookup each)
@@ -141,6 +141,12 @@ def insert_new_sqlite(
     return [r for r in first_of_each_id(rows) if r["id"] in inserted]
 
 
+def _stored(row: dict[str, Any]) -> list[str]:
+    """A row's columns: its keys but those starting with "_" (what ingestion passes along
+    for itself, e.g. the decoded features a feature block is made from)."""
+    return [name for name in row if not name.startswith("_")]
+
+
 def _pg_type(t: Any) -> str:
     """The binary COPY type of a column (text serves VARCHAR and TEXT alike)."""
     if isinstance(t, schema.UTCDateTime):
@@ -160,7 +166,7 @@ def insert_new_postgres(
     every stored row of the model per lookup), and no race with a concurrent writer.
     """
     rows = first_of_each_id(rows)
-    names = list(rows[0])
+    names = _stored(rows[0])
     columns = [list(map(itemgetter(name), rows)) for name in names]
     for name, values in zip(names, columns, strict=True):
         if isinstance(table.c[name].type, schema.UTCDateTime):

@@ -269,3 +269,15 @@ def test_a_second_ingest_appends_blocks_after_the_cursor(tmp_path: Path, sqlite_
         assert app.statistics_engine.fold().rows == 0
         total = sum(s["rows"] for s in states(app).values())
         assert total == 1400
+
+
+def test_without_a_reference_no_blocks_are_written(tmp_path: Path, sqlite_url: str) -> None:
+    """No reference, no statistics job to fold and delete them: blocks would pile up."""
+    write_workspace(tmp_path, sqlite_url, np.random.default_rng(5))
+    config = yaml.safe_load((tmp_path / "driftd.yaml").read_text())
+    del config["reference"]
+    config["schema"] = {name: str(kind) for name, kind in SCHEMA.items()}
+    (tmp_path / "driftd.yaml").write_text(yaml.safe_dump(config))
+    with App(load(tmp_path / "driftd.yaml")) as app:
+        assert app.ingest().rows == 1400
+        assert block_rows(app) == []

@@ -61,7 +61,10 @@ def window_of() -> Callable[[datetime], datetime | None]:
 
 
 def outcome(row: dict[str, Any]) -> tuple[str, Any]:
-    return "row", {**row, "features": orjson.loads(row["features"])}
+    """What is stored: the row's columns (keys starting with "_" are for ingestion
+    itself, e.g. the fast path's decoded features), features as JSON values."""
+    stored = {k: v for k, v in row.items() if not k.startswith("_")}
+    return "row", {**stored, "features": orjson.loads(row["features"])}
 
 
 def general(spec: RecordSpec, line: bytes) -> tuple[str, Any]:
