@@ -10,7 +10,11 @@ The tables are designed for every stage of the loop, not only ingestion:
 - ``cursors``: how far a consumer of stored rows (the statistics job) has read.
 - ``windows``: one row per (model, window start): row counts and the mergeable partial
   statistics state of the window, plus its finalized results.
-- ``reference_profiles``: the fitted reference profile per model version.
+- ``feature_blocks``: new predictions column by column, written with them by ingestion
+  and deleted by the statistics job's fold (monitor.blocks).
+- ``window_values``: each window's numeric values, sorted, a run per column, for exact
+  scores of grown windows (monitor.window_values).
+- ``reference_profiles``: the fitted reference profile per model version (msgpack).
 - ``model_versions``, ``model_aliases``: driftd's record of the MLflow registry's
   versions (with their artifact digest) and aliases (champion, challenger, previous).
 - ``alias_moves``: the append-only log of every alias move (who, when, from, to, why).
