@@ -14,10 +14,10 @@ Generates a reference and a current table of ``--rows`` rows each (``--quick``: 
 2. profile build (timed, reported apart, once): ``App.reference.profile()`` fits the reference
    profile, with every column's null distribution, and stores it;
 3. driftd first run (timed): a new ``App``; the stored profile is loaded, then
-   ``engine.fold()`` folds every stored row into the window state and
+   ``engine.fold()`` folds every stored row (their feature blocks) into the window state and
    ``engine.finalize()`` gives per-column verdicts (numeric columns of a window larger
-   than its row sample are scored exactly, from the sorted values the fold kept; they
-   are stored with the window, as sorted runs, in the same run). The configuration turns
+   than its row sample are scored exactly, from the sorted values the fold stores with
+   the window's state, a run per column and fold step). The configuration turns
    the multivariate detectors off (``drift.multivariate``: per-column verdicts are what
    Evidently's preset gives); their CPU on the same window is measured after the timed
    part and printed with the ratio it would give;
