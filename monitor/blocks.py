@@ -22,6 +22,7 @@ A column is encoded one of two ways:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -138,14 +139,15 @@ def _encode(values: list[Any]) -> list[Any]:
     if kinds <= _TEXTS:  # hashed in C; None -> -1 (MISSING)
         found, texts = pd.factorize(np.array(values, dtype=object), use_na_sentinel=True)
         return ["values", texts.tolist(), found.astype(np.int32).tobytes()]
-    index: dict[tuple[type, Any], int] = {}
+    # the distinct values, True, 1, 1.0, 0.0 and -0.0 all apart
+    index: dict[tuple[Any, ...], int] = {}
     uniques: list[Any] = []
     codes = np.empty(len(values), dtype=np.int32)
     for i, value in enumerate(values):
         if value is None:
             codes[i] = MISSING
         elif isinstance(value, _SCALARS):
-            key = (type(value), value)
+            key = _key(value)
             code = index.get(key)
             if code is None:
                 code = index[key] = len(uniques)
@@ -154,6 +156,12 @@ def _encode(values: list[Any]) -> list[Any]:
         else:
             codes[i] = NOT_SCALAR
     return ["values", uniques, codes.tobytes()]
+
+
+def _key(value: Any) -> tuple[Any, ...]:
+    if type(value) is float:
+        return float, value, math.copysign(1.0, value)  # -0.0 == 0.0, yet its own value
+    return type(value), value
 
 
 def decode(payload: bytes) -> Block:

@@ -45,7 +45,7 @@ def profile_of(rng: np.random.Generator) -> Any:
     return fit_profile(columns, schema_, model_version="v1", bins=20, sample_rows=50)
 
 
-ODD = [None, True, False, "7", {"a": 1}, [1], 2**60, -0.0, 3, 3.0, "DE", "ZZ", "true", 1e300]
+ODD = [None, True, False, "7", {"a": 1}, [1], 2**60, -0.0, 0.0, 3, 3.0, "DE", "ZZ", "true", 1e300]
 
 
 @pytest.mark.parametrize(
