@@ -18,7 +18,7 @@ from storage import schema
 from storage.ingest import _upsert
 from storage.results import WindowResults
 from storage.rows import BlockGroup, StoredRow, StoredRows, ValueRun
-from storage.store import Store
+from storage.store import Store, read_once
 
 CURSOR = "statistics"
 _VALUES_PER_INSERT = 4 << 20  # bytes of window-value runs buffered per INSERT
@@ -33,7 +33,7 @@ class StatisticsRepository:
     def profile(self, model: str, version: str) -> str | bytes | None:
         """The stored profile: bytes (msgpack) or, stored by earlier versions, JSON text."""
         t = schema.reference_profiles
-        with self.store.connect("reading the reference profile") as conn:
+        with self.store.connect("reading the reference profile") as conn, read_once(conn):
             row = conn.execute(
                 select(t.c.payload, t.c.profile).where(
                     t.c.model == model, t.c.model_version == version
@@ -112,7 +112,7 @@ class StatisticsRepository:
         """The feature blocks of the first ingested chunks after ``position``, whole
         chunks of about ``rows`` rows in all (at least one chunk), in cursor order."""
         b = schema.feature_blocks
-        with self.store.connect("reading feature blocks") as conn:
+        with self.store.connect("reading feature blocks") as conn, read_once(conn):
             heads = conn.execute(
                 select(b.c.pk, b.c.after_pk, b.c.upto_pk, b.c.rows)
                 .where(b.c.model == model, b.c.upto_pk > position)
@@ -246,7 +246,7 @@ class StatisticsRepository:
         """The payloads of some runs, in the order of ``pks``."""
         v = schema.window_values
         found: dict[int, bytes] = {}
-        with self.store.connect("reading window values") as conn:
+        with self.store.connect("reading window values") as conn, read_once(conn):
             for first in range(0, len(pks), 500):
                 rows = conn.execute(
                     select(v.c.pk, v.c.payload).where(v.c.pk.in_(list(pks[first : first + 500])))

@@ -28,6 +28,26 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 WRITE = "driftd_write"
 
 
+CACHE_KIB = -65536  # SQLite's page cache per connection: 64 MiB (ingest: ~12% less CPU
+# than 16 MiB at 1M rows, as the unique index's pages stay in memory)
+READ_ONCE_CACHE_KIB = -4096
+
+
+@contextmanager
+def read_once(conn: Connection) -> Iterator[None]:
+    """Reads of large values read once (feature blocks, a reference profile) through a
+    small page cache: a 64 MiB cache filled with them stays allocated for nothing (at 1M
+    rows it was a quarter of the statistics job's memory)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql(f"PRAGMA cache_size={READ_ONCE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={CACHE_KIB}")
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # pysqlite's own transaction handling sends DDL outside any transaction, so a crash
     # during a migration would leave tables without their alembic_version row. SQLite
@@ -44,7 +64,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts stay in memory
+    cursor.execute(f"PRAGMA cache_size={CACHE_KIB}")  # index inserts stay in memory
     # Debian's SQLite zeroes every deleted page (secure_delete on), which wrote each
     # folded feature block twice; FAST zeroes deleted content only where that costs no
     # extra I/O (what is deleted, blocks and superseded runs, stays stored as rows)
