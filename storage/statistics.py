@@ -18,7 +18,7 @@ from storage import schema
 from storage.ingest import _upsert
 from storage.results import WindowResults
 from storage.rows import BlockGroup, StoredRow, StoredRows, ValueRun
-from storage.store import Store, read_blobs, read_once
+from storage.store import Store, read_once
 
 CURSOR = "statistics"
 _VALUES_PER_INSERT = 4 << 20  # bytes of window-value runs buffered per INSERT
@@ -35,14 +35,13 @@ class StatisticsRepository:
         t = schema.reference_profiles
         with self.store.connect("reading the reference profile") as conn, read_once(conn):
             row = conn.execute(
-                select(t.c.pk, t.c.payload.is_not(None), t.c.profile).where(
+                select(t.c.payload, t.c.profile).where(
                     t.c.model == model, t.c.model_version == version
                 )
             ).first()
-            if row is None:
-                return None
-            pk, binary, text = row
-            return read_blobs(conn, t.c.payload, [pk])[pk] if binary else text
+        if row is None:
+            return None
+        return bytes(row.payload) if row.payload is not None else row.profile
 
     def save_profile(self, model: str, version: str, profile: bytes) -> None:
         t = schema.reference_profiles
@@ -130,16 +129,17 @@ class StatisticsRepository:
                     groups.append(BlockGroup(after, upto, []))
                 chosen.append((pk, groups[-1]))
                 total += n
+            payloads = {}
             pks = [pk for pk, _ in chosen]
-            starts: dict[int, datetime] = {}
             for first in range(0, len(pks), 500):
                 found = conn.execute(
-                    select(b.c.pk, b.c.window_start).where(b.c.pk.in_(pks[first : first + 500]))
+                    select(b.c.pk, b.c.window_start, b.c.payload).where(
+                        b.c.pk.in_(pks[first : first + 500])
+                    )
                 )
-                starts.update((pk, start) for pk, start in found)
-            payloads = read_blobs(conn, b.c.payload, pks)
+                payloads.update({pk: (start, payload) for pk, start, payload in found})
         for pk, group in chosen:
-            group.blocks.append((starts[pk], payloads.pop(pk)))
+            group.blocks.append(payloads[pk])
         return groups
 
     def has_rows(self, model: str, after: int, upto: int) -> bool:
@@ -244,8 +244,14 @@ class StatisticsRepository:
 
     def window_value_payloads(self, pks: Sequence[int]) -> list[bytes]:
         """The payloads of some runs, in the order of ``pks``."""
+        v = schema.window_values
+        found: dict[int, bytes] = {}
         with self.store.connect("reading window values") as conn, read_once(conn):
-            found = read_blobs(conn, schema.window_values.c.payload, pks)
+            for first in range(0, len(pks), 500):
+                rows = conn.execute(
+                    select(v.c.pk, v.c.payload).where(v.c.pk.in_(list(pks[first : first + 500])))
+                )
+                found.update((pk, bytes(payload)) for pk, payload in rows)
         return [found[pk] for pk in pks]
 
     def replace_window_values(
