@@ -111,11 +111,6 @@ class BlockEncoder:
         }
 
 
-def encode(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
-    """The block of some rows, with every feature found (:class:`BlockEncoder`)."""
-    return BlockEncoder()(rows)
-
-
 def _dict_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     features = [orjson.loads(r["features"]) for r in rows]
     names: dict[str, None] = {}

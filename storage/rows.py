@@ -41,7 +41,7 @@ class Chunk:
     window_size: timedelta = timedelta(hours=1)  # time windows: rows carry window_start
     # row-count windows of this many predictions: window_start is assigned at commit
     window_rows: int | None = None
-    # predictions: the feature block of some of the rows (monitor.blocks.encode), made
+    # predictions: the feature block of some of the rows (monitor.blocks.BlockEncoder), made
     # for the rows the commit stores, per window; None: no blocks
     block: Callable[[list[dict[str, Any]]], bytes | None] | None = None
 

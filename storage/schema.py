@@ -195,7 +195,7 @@ feature_blocks = Table(
     Column("after_pk", BigInteger, nullable=False),
     Column("upto_pk", BigInteger, nullable=False),
     Column("rows", BigInteger, nullable=False),
-    Column("payload", LargeBinary, nullable=False),  # monitor.blocks.encode
+    Column("payload", LargeBinary, nullable=False),  # monitor.blocks.BlockEncoder
 )
 Index("ix_feature_blocks_model_upto", feature_blocks.c.model, feature_blocks.c.upto_pk)
 

@@ -219,17 +219,6 @@ class StatisticsRepository:
         if batch:
             conn.execute(schema.window_values.insert(), batch)
 
-    def window_values(self, model: str, start: datetime) -> list[tuple[int, bytes]]:
-        """The stored runs of a window's values: (pk, payload), oldest first."""
-        v = schema.window_values
-        with self.store.connect("reading window values") as conn:
-            rows = conn.execute(
-                select(v.c.pk, v.c.payload)
-                .where(v.c.model == model, v.c.start == start)
-                .order_by(v.c.pk)
-            )
-            return [(pk, bytes(payload)) for pk, payload in rows]
-
     def window_value_runs(self, model: str, start: datetime) -> list[tuple[int, str | None]]:
         """The stored runs of a window's values without their payloads: (pk, column; None
         for a run of every column, as stored before 0009), oldest first."""

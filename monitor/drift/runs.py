@@ -2,11 +2,11 @@
 
 A window larger than its row sample is scored exactly on its every value when the binned
 bound cannot decide (:mod:`monitor.drift.compare`). Those values are kept in the store as
-*runs*: each holds, per numeric column, the present values of some of the window's rows,
-sorted. The statistics job writes a run per fold batch with the window state, in the same
-transaction, and finalizing merges a window's runs (a merge of sorted runs, not a sort)
-instead of decoding every stored row of the window again. A window scored from many runs,
-from the values its own fold kept, or from its rows re-read, gets them back as one run.
+*runs*: each holds the present values of one numeric column (runs stored before 0009:
+of every column) of some of the window's rows, sorted. The statistics job writes a run
+per column and fold step with the window state, in the same transaction, and finalizing
+merges a column's runs (a merge of sorted runs, not a sort) instead of decoding every
+stored row of the window again (:mod:`monitor.window_values`).
 
 A payload is msgpack: column name -> little-endian float64 bytes.
 """
@@ -47,9 +47,3 @@ def merge_sorted(runs: Sequence[np.ndarray]) -> np.ndarray:
         if small.size * 64 <= large.size:
             return np.insert(large, np.searchsorted(large, small), small)
     return np.sort(np.concatenate(runs), kind="stable")
-
-
-def merged_columns(runs: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Each column's values over all ``runs``, sorted."""
-    names = sorted({name for run in runs for name in run})
-    return {name: merge_sorted([run[name] for run in runs if name in run]) for name in names}

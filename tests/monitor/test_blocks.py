@@ -50,7 +50,7 @@ ODD = [None, True, False, "7", {"a": 1}, [1], 2**60, -0.0, 0.0, 3, 3.0, "DE", "Z
 
 @pytest.mark.parametrize(
     "encoder",
-    [blocks.BlockEncoder(list(SCHEMA)), blocks.encode],
+    [blocks.BlockEncoder(list(SCHEMA)), blocks.BlockEncoder()],
     ids=["schema features, as ingestion encodes", "every feature found"],
 )
 def test_a_block_folds_to_the_state_of_its_rows_whatever_the_values(encoder: Any) -> None:
@@ -116,8 +116,9 @@ def test_a_block_folds_to_the_state_of_its_rows_whatever_the_values(encoder: Any
 
 def test_rows_a_block_cannot_hold_are_left_to_their_json() -> None:
     rows = [{"id": "a", "features": '{"x": 1}', "prediction": "0", "score": 0.5}]
-    assert blocks.encode(rows) is not None
-    assert blocks.encode([*rows, {**rows[0], "id": "b", "features": "[1, 2]"}]) is None
+    encode = blocks.BlockEncoder()
+    assert encode(rows) is not None
+    assert encode([*rows, {**rows[0], "id": "b", "features": "[1, 2]"}]) is None
 
 
 # -- end to end: ingestion writes blocks, the statistics job folds them ------------------

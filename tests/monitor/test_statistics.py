@@ -308,22 +308,22 @@ def test_a_grown_window_is_scored_from_its_stored_values_not_its_rows(
     with App(load(workspace / "driftd.yaml")) as app:
         app.ingest()
         Statistics().run(app)
-        assert reread == []  # the first run scores the values its fold kept
+        assert reread == []  # the first run scores the values its fold stored
         repository = app.statistics_repository
         numeric = sum(kind is FeatureType.NUMERIC for kind in SCHEMA.values())
-        assert len(repository.window_values("m", hour4)) == numeric  # a run per column
+        assert len(repository.window_value_runs("m", hour4)) == numeric  # a run per column
         late(1)
         app.ingest()
         Statistics().run(app)
         assert reread == []
-        assert len(repository.window_values("m", hour4)) == 2 * numeric  # the late row's
+        assert len(repository.window_value_runs("m", hour4)) == 2 * numeric  # the late row's
         with repository.store.transaction() as conn:  # as if stored before runs existed
             conn.execute(schema.window_values.delete())
         late(2)
         app.ingest()
         Statistics().run(app)
         assert reread == [hour4]  # once: the values are stored again
-        assert len(repository.window_values("m", hour4)) == numeric
+        assert len(repository.window_value_runs("m", hour4)) == numeric
         late(3)
         app.ingest()
         Statistics().run(app)
@@ -344,6 +344,6 @@ def test_a_grown_window_is_scored_from_its_stored_values_not_its_rows(
             late(i)
             app.ingest()
             Statistics().run(app)
-            counts.append(len(repository.window_values("m", hour4)))
+            counts.append(len(repository.window_value_runs("m", hour4)))
         assert max(counts) <= numeric * MAX_RUNS and counts.count(numeric) >= 1
         assert reread == [hour4]
