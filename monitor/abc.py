@@ -57,9 +57,13 @@ class StatisticsRepository(Protocol):
         position: int,
         states: Mapping[datetime, str],
         values: Iterable[ValueRun] = (),
+        *,
+        rows_after: int | None = None,
     ) -> None: ...
 
-    def window_value_runs(self, model: str, start: datetime) -> list[tuple[int, str | None]]: ...
+    def window_value_runs(
+        self, model: str, start: datetime, folded: int
+    ) -> list[tuple[int, str | None]]: ...
 
     def window_value_payloads(self, pks: Sequence[int]) -> list[bytes]: ...
 

@@ -34,8 +34,10 @@ import orjson
 import pandas as pd
 
 from monitor.drift.encoded import MISSING, NOT_SCALAR, EncodedColumn
+from monitor.drift.runs import decode_run, encode_run
 from monitor.drift.state import row_keys
 from monitor.records import PARSED_FEATURES
+from storage.rows import EncodedBlock
 
 logger = logging.getLogger(__name__)
 
@@ -82,33 +84,44 @@ class BlockEncoder:
         self._decode = msgspec.json.Decoder(struct).decode
         self._getters = [attrgetter(f) for f in fields]
 
-    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> bytes | None:
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> EncodedBlock | None:
         try:
-            columns = self._columns(rows) if self.names else _dict_columns(rows)
+            runs: dict[str, tuple[int, bytes]] = {}
+            columns = self._columns(rows, runs) if self.names else _dict_columns(rows)
             columns[SCORE] = _encode([r["score"] for r in rows])
             served = [r["prediction"] for r in rows]
             columns[PREDICTION] = _encode([None if p is None else orjson.loads(p) for p in served])
             keys = row_keys([r["id"] for r in rows])
-            return msgspec.msgpack.encode(
+            payload = msgspec.msgpack.encode(
                 {"format": _FORMAT, "keys": keys.tobytes(), "columns": columns}
             )
+            return EncodedBlock(payload, runs)
         except Exception:  # noqa: BLE001 - e.g. an integer beyond msgpack's 64 bits
             logger.warning("no feature block for %d rows: folded from their JSON", len(rows))
             return None
 
-    def _columns(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-        """Columns of the rows' features: from the structs the fast path of ingestion
-        decoded them into (:data:`~monitor.records.PARSED_FEATURES`, fields f0, f1, ...
-        in schema order, as here), else from their JSON."""
+    def _columns(
+        self, rows: Sequence[Mapping[str, Any]], runs: dict[str, tuple[int, bytes]]
+    ) -> dict[str, list[Any]]:
+        """Columns of the rows' features, and into ``runs`` the numeric ones: from the
+        structs the fast path of ingestion decoded them into
+        (:data:`~monitor.records.PARSED_FEATURES`, fields f0, f1, ... in schema order, as
+        here), else from their JSON."""
         decode = self._decode
         parsed = [r.get(PARSED_FEATURES) for r in rows]
         if None in parsed:
             pairs = zip(rows, parsed, strict=True)
             parsed = [decode(r["features"]) if p is None else p for r, p in pairs]
-        return {
-            name: (_numbers if name in self.numeric else _encode)(list(map(getter, parsed)))
-            for name, getter in zip(self.names, self._getters, strict=True)
-        }
+        columns = {}
+        for name, getter in zip(self.names, self._getters, strict=True):
+            values = list(map(getter, parsed))
+            if name in self.numeric:
+                # float64 straight away, as the fold converts it (no look at each value's
+                # type: ingestion stored only numbers or null in a numeric feature)
+                runs[name] = encode_run({name: np.array(values, dtype=np.float64)})
+            else:
+                columns[name] = _encode(values)
+        return columns
 
 
 def _dict_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -117,12 +130,6 @@ def _dict_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     for f in features:
         names.update(dict.fromkeys(f))
     return {name: _encode([f.get(name) for f in features]) for name in names}
-
-
-def _numbers(values: list[Any]) -> list[Any]:
-    """A numeric column (numbers and None): float64 straight away, as the fold converts
-    it (no look at each value's type; a profile reads it only as numbers)."""
-    return ["f8", np.array(values, dtype=np.float64).tobytes()]
 
 
 def _encode(values: list[Any]) -> list[Any]:
@@ -159,7 +166,9 @@ def _key(value: Any) -> tuple[Any, ...]:
     return type(value), value
 
 
-def decode(payload: bytes) -> Block:
+def decode(payload: bytes, runs: Mapping[str, bytes] | None = None) -> Block:
+    """A stored block, with the runs of numeric features ingestion wrote with it (in row
+    order, NaN where missing: a column of the block, as ``f8``)."""
     data = msgspec.msgpack.decode(payload)
     if data.get("format") != _FORMAT:
         raise ValueError(f"feature block format {data.get('format')!r} is not {_FORMAT}")
@@ -170,4 +179,7 @@ def decode(payload: bytes) -> Block:
         else:
             codes = np.frombuffer(encoded[2], dtype=np.int32)
             columns[name] = EncodedColumn(uniques=encoded[1], codes=codes)
+    for payload_ in (runs or {}).values():
+        for name, floats in decode_run(payload_).items():
+            columns[name] = EncodedColumn(floats=floats)
     return Block(np.frombuffer(data["keys"], dtype=np.uint64), columns)

@@ -49,7 +49,7 @@ from monitor.results import (
     quality_check,
 )
 from monitor.window_values import WindowValues
-from storage.rows import BlockGroup, StoredRow, StoredRows, ValueRun
+from storage.rows import BlockGroup, StoredBlock, StoredRow, StoredRows, ValueRun
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,9 @@ DOMAIN_CLASSIFIER_MIN_ROWS = 1000
 SCORE = blocks.SCORE  # the model's output, profiled like a column when the reference has it
 PREDICTION = blocks.PREDICTION
 # what one fold step reads: window start, rows, columns, the rows' sample keys
-_Part = tuple[datetime, int, Mapping[str, Sequence[Any] | EncodedColumn], np.ndarray]
+_Part = tuple[
+    datetime, int, Mapping[str, Sequence[Any] | EncodedColumn], np.ndarray, frozenset[str]
+]
 OUTPUTS = (SCORE, PREDICTION)
 
 
@@ -197,7 +199,7 @@ class StatisticsEngine:
             if usable:
                 folded = [b for g in usable for b in g.blocks]
                 position = usable[-1].upto
-                starts = list(dict.fromkeys(start for start, _ in folded))
+                starts = list(dict.fromkeys(b.start for b in folded))
                 parts = self._block_parts(folded)
                 self._fold_batch(position, starts, parts, report, progress)
                 continue
@@ -216,7 +218,9 @@ class StatisticsEngine:
                 continue
             by_window = _positions_by_window(batch.window_starts)
             parts = self._row_parts(batch, by_window, decoder)
-            self._fold_batch(batch.pks[-1], list(by_window), parts, report, progress)
+            self._fold_batch(
+                batch.pks[-1], list(by_window), parts, report, progress, rows_after=position
+            )
             position = batch.pks[-1]
 
     def _contiguous(self, groups: list[BlockGroup], position: int) -> list[BlockGroup]:
@@ -231,10 +235,10 @@ class StatisticsEngine:
             usable.append(group)
         return usable
 
-    def _block_parts(self, folded: list[tuple[datetime, bytes]]) -> Iterator[_Part]:
-        for start, payload in folded:
-            block = blocks.decode(payload)
-            yield start, block.rows, block.columns, block.keys
+    def _block_parts(self, folded: list[StoredBlock]) -> Iterator[_Part]:
+        for stored in folded:
+            block = blocks.decode(stored.payload, stored.runs)
+            yield stored.start, block.rows, block.columns, block.keys, frozenset(stored.runs)
 
     def _row_parts(
         self,
@@ -246,7 +250,7 @@ class StatisticsEngine:
             for first in range(0, len(positions), CHUNK):  # parsed rows: bounded
                 chunk = positions[first : first + CHUNK]
                 keys = row_keys([batch.ids[i] for i in chunk])
-                yield start, len(chunk), decoder.columns(batch, chunk), keys
+                yield start, len(chunk), decoder.columns(batch, chunk), keys, frozenset()
 
     def _fold_batch(
         self,
@@ -255,14 +259,18 @@ class StatisticsEngine:
         parts: Iterable[_Part],
         report: FoldReport,
         progress: Callable[[int], None] | None,
+        *,
+        rows_after: int | None = None,
     ) -> None:
-        """Fold parts (window start, rows, columns, sample keys) into their windows'
-        states and commit them with the cursor at ``position``."""
+        """Fold parts (window start, rows, columns, sample keys, columns whose values are
+        stored already) into their windows' states and commit them with the cursor at
+        ``position``, with the sorted runs of the values not stored yet; ``rows_after``:
+        the parts are the rows after it, from their JSON (storage's commit_fold)."""
         states: dict[datetime, WindowState] = {}
         chunks: dict[datetime, list[dict[str, np.ndarray]]] = defaultdict(list)
         stored = self.repository.states(self.model, starts)
         rows = 0
-        for start, n, columns, keys in parts:
+        for start, n, columns, keys, in_runs in parts:
             state = states.get(start)
             ordered: dict[str, np.ndarray] = {}
             part = partial(
@@ -274,6 +282,8 @@ class StatisticsEngine:
                 below=_full_sample_bound(state),
             )
             states[start] = part if state is None else merge(state, part)
+            for name in in_runs:  # ingestion stored their runs with the block
+                ordered.pop(name, None)
             chunks[start].append(ordered)
             rows += n
         updated = {}
@@ -282,7 +292,9 @@ class StatisticsEngine:
             if previous:
                 state = merge(WindowState.from_dict(orjson.loads(previous)), state)
             updated[start] = orjson.dumps(state.to_dict()).decode()
-        self.repository.commit_fold(self.model, position, updated, _value_runs(chunks))
+        self.repository.commit_fold(
+            self.model, position, updated, _value_runs(chunks), rows_after=rows_after
+        )
         report.rows += rows
         report.windows.update(states)
         if progress:
@@ -320,6 +332,7 @@ class StatisticsEngine:
         complete = [n for start, n in sizes[1:] if start != first]
         expected = float(np.median(complete)) if len(complete) >= 3 else None
         results = {}
+        folded = self.repository.cursor(self.model)  # the states hold the rows up to it
         for start, end, predictions, duplicates, payload in pending:
             state = WindowState.from_dict(orjson.loads(payload))
             values = WindowValues(
@@ -327,6 +340,7 @@ class StatisticsEngine:
                 self.model,
                 start,
                 {n: c.n for n, c in state.columns.items() if self.profile.columns[n].numeric},
+                folded=folded,
                 chunk=CHUNK,
             )
             result = self.window_results(
@@ -453,8 +467,8 @@ def _value_runs(chunks: dict[datetime, list[dict[str, np.ndarray]]]) -> Iterator
     states: finalize scores a grown window from them, monitor.window_values); made one
     at a time as they are stored, each chunk let go once merged."""
     for start, parts in chunks.items():
-        for name in list(parts[0]) if parts else []:
-            merged = merge_sorted([part.pop(name) for part in parts])
+        for name in list(dict.fromkeys(name for part in parts for name in part)):
+            merged = merge_sorted([part.pop(name) for part in parts if name in part])
             n, payload = encode_run({name: merged})
             yield start, name, n, payload
 

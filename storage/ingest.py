@@ -118,7 +118,8 @@ class IngestRepository:
     def _write_blocks(
         self, conn: Connection, chunk: Chunk, new: list[dict[str, Any]], before: int
     ) -> None:
-        """One feature block per window of the rows just stored (:mod:`monitor.blocks`).
+        """One feature block per window of the rows just stored (:mod:`monitor.blocks`),
+        with its runs of numeric values (``window_values``, kept after the fold).
 
         The chunk's rows are the model's only ones with ``before < pk <= upto``: one
         writer ingests a model's predictions (the daemon's lease), and other models' rows
@@ -129,22 +130,22 @@ class IngestRepository:
         by_window: dict[datetime, list[dict[str, Any]]] = {}
         for row in new:
             by_window.setdefault(row["window_start"], []).append(row)
-        blocks = []
+        blocks, runs = [], []
+        span = {"model": chunk.model, "after_pk": before, "upto_pk": upto}
         for start, rows in by_window.items():
-            payload = chunk.block(rows)
-            if payload is None:  # folded from the rows' JSON instead
+            encoded = chunk.block(rows)
+            if encoded is None:  # folded from the rows' JSON instead
                 return
             blocks.append(
-                {
-                    "model": chunk.model,
-                    "window_start": start,
-                    "after_pk": before,
-                    "upto_pk": upto,
-                    "rows": len(rows),
-                    "payload": payload,
-                }
+                {**span, "window_start": start, "rows": len(rows), "payload": encoded.payload}
             )
+            runs += [
+                {**span, "start": start, "name": name, "rows": n, "payload": payload}
+                for name, (n, payload) in encoded.runs.items()
+            ]
         conn.execute(schema.feature_blocks.insert(), blocks)
+        if runs:
+            conn.execute(schema.window_values.insert(), runs)
 
     def _write_rows(
         self, conn: Connection, table: Table, model: str, rows: list[dict[str, Any]]

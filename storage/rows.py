@@ -43,7 +43,7 @@ class Chunk:
     window_rows: int | None = None
     # predictions: the feature block of some of the rows (monitor.blocks.BlockEncoder), made
     # for the rows the commit stores, per window; None: no blocks
-    block: Callable[[list[dict[str, Any]]], bytes | None] | None = None
+    block: Callable[[list[dict[str, Any]]], EncodedBlock | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,33 @@ ValueRun = tuple[datetime, str | None, int, bytes]
 
 
 @dataclass(frozen=True)
+class EncodedBlock:
+    """What ingestion stores of some rows of one window for the fold (:mod:`monitor.blocks`):
+    the block, and the run of each numeric feature's values in row order (a window value
+    run, :mod:`monitor.drift.runs`, that stays with the window after the fold)."""
+
+    payload: bytes
+    runs: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # name -> (n, payload)
+
+
+@dataclass(frozen=True)
+class StoredBlock:
+    """A block as the fold reads it: its window, payload, and its rows' runs (name ->
+    payload)."""
+
+    start: datetime
+    payload: bytes
+    runs: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class BlockGroup:
     """The feature blocks of one ingested chunk (:mod:`monitor.blocks`): the model's rows
-    with ``after < pk <= upto``, one block per window: (window start, payload)."""
+    with ``after < pk <= upto``, one block per window."""
 
     after: int
     upto: int
-    blocks: list[tuple[datetime, bytes]]
+    blocks: list[StoredBlock]
 
 
 @dataclass(frozen=True)

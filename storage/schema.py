@@ -12,8 +12,9 @@ The tables are designed for every stage of the loop, not only ingestion:
   statistics state of the window, plus its finalized results.
 - ``feature_blocks``: new predictions column by column, written with them by ingestion
   and deleted by the statistics job's fold (monitor.blocks).
-- ``window_values``: each window's numeric values, sorted, a run per column, for exact
-  scores of grown windows (monitor.window_values).
+- ``window_values``: each window's numeric values, runs per column, for exact scores of
+  grown windows: written by ingestion with the blocks (or by the fold), merged at
+  finalize (monitor.window_values).
 - ``reference_profiles``: the fitted reference profile per model version (msgpack).
 - ``model_versions``, ``model_aliases``: driftd's record of the MLflow registry's
   versions (with their artifact digest) and aliases (champion, challenger, previous).
@@ -168,9 +169,13 @@ windows = Table(
     Column("finalized_at", TS),
 )
 
-# A window's numeric values, sorted per column: one run per fold batch, written with the
-# window state and cursor, so that finalizing a grown window scores it exactly from
-# these instead of decoding its stored rows again (see monitor.statistics)
+# A window's numeric values, a run per column, so that finalizing a grown window scores
+# it exactly from these instead of decoding its stored rows again (monitor.window_values).
+# Ingestion writes a run of each numeric feature with each feature block (after_pk and
+# upto_pk set, the block's: its rows' values in row order, NaN where missing), which the
+# fold reads with the block and leaves in place; the fold writes the present values,
+# sorted, of rows it folded from their JSON, and finalize merges many runs into one
+# (after_pk and upto_pk NULL)
 window_values = Table(
     "window_values",
     metadata,
@@ -180,8 +185,24 @@ window_values = Table(
     Column("name", String(200)),  # the run's column (None: every column, before 0009)
     Column("rows", BigInteger, nullable=False),  # values in the run, all columns
     Column("payload", LargeBinary, nullable=False),  # msgpack: column -> float64 bytes
+    Column("after_pk", BigInteger),  # written by ingestion: its rows' pk range (0010)
+    Column("upto_pk", BigInteger),
 )
-Index("ix_window_values_model_start", window_values.c.model, window_values.c.start)
+# finalize lists a window's runs by column and upto_pk from the index alone: in SQLite,
+# a column stored after the payload is read by walking the payload's overflow pages
+Index(
+    "ix_window_values_window",
+    window_values.c.model,
+    window_values.c.start,
+    window_values.c.name,
+    window_values.c.upto_pk,
+)
+Index(
+    "ix_window_values_model_upto",
+    window_values.c.model,
+    window_values.c.upto_pk,
+    window_values.c.after_pk,
+)
 
 # columnar blocks of new predictions (monitor.blocks): written by ingestion with the rows,
 # folded by the statistics job instead of the rows' JSON and deleted with the cursor

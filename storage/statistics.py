@@ -12,12 +12,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, String, delete, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    delete,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 
 from storage import schema
 from storage.ingest import _upsert
 from storage.results import WindowResults
-from storage.rows import BlockGroup, StoredRow, StoredRows, ValueRun
+from storage.rows import BlockGroup, StoredBlock, StoredRow, StoredRows, ValueRun
 from storage.store import Store, read_once
 
 CURSOR = "statistics"
@@ -133,14 +142,32 @@ class StatisticsRepository:
             pks = [pk for pk, _ in chosen]
             for first in range(0, len(pks), 500):
                 found = conn.execute(
-                    select(b.c.pk, b.c.window_start, b.c.payload).where(
+                    select(b.c.pk, b.c.window_start, b.c.upto_pk, b.c.payload).where(
                         b.c.pk.in_(pks[first : first + 500])
                     )
                 )
-                payloads.update({pk: (start, payload) for pk, start, payload in found})
+                payloads.update({pk: (start, upto, payload) for pk, start, upto, payload in found})
+            runs = self._ingested_runs(conn, model, position, groups[-1].upto) if groups else {}
         for pk, group in chosen:
-            group.blocks.append(payloads[pk])
+            start, upto, payload = payloads[pk]
+            group.blocks.append(StoredBlock(start, payload, runs.get((upto, start), {})))
         return groups
+
+    def _ingested_runs(
+        self, conn: Connection, model: str, after: int, upto: int
+    ) -> dict[tuple[int, datetime], dict[str, bytes]]:
+        """The runs ingestion wrote with the blocks of rows ``after < pk <= upto``: (block's
+        upto_pk, window start) -> column -> payload."""
+        v = schema.window_values
+        found = conn.execute(
+            select(v.c.upto_pk, v.c.start, v.c.name, v.c.payload).where(
+                v.c.model == model, v.c.upto_pk > after, v.c.upto_pk <= upto
+            )
+        )
+        out: dict[tuple[int, datetime], dict[str, bytes]] = {}
+        for block_upto, start, name, payload in found:
+            out.setdefault((block_upto, start), {})[name] = payload
+        return out
 
     def has_rows(self, model: str, after: int, upto: int) -> bool:
         """Whether the model has stored predictions with ``after < pk <= upto``."""
@@ -187,9 +214,15 @@ class StatisticsRepository:
         position: int,
         states: Mapping[datetime, str],
         values: Iterable[ValueRun] = (),
+        *,
+        rows_after: int | None = None,
     ) -> None:
         """Save window states, runs of window values (consumed one at a time: each can be
-        large) and advance the cursor, in one transaction; folded blocks are deleted."""
+        large) and advance the cursor, in one transaction; folded blocks are deleted.
+
+        ``rows_after``: the rows after it were folded from their JSON, and ``values`` hold
+        theirs: runs ingestion wrote of any of them are deleted (a chunk folded partly
+        from its rows is folded from its rows to the end)."""
         now = datetime.now(UTC)
         with self.store.transaction("saving window states") as conn:
             w = schema.windows
@@ -198,6 +231,13 @@ class StatisticsRepository:
                     update(w)
                     .where(w.c.model == model, w.c.start == start)
                     .values(state=state, updated_at=now, finalized_at=None)
+                )
+            if rows_after is not None:
+                v = schema.window_values
+                conn.execute(
+                    delete(v).where(
+                        v.c.model == model, v.c.upto_pk > rows_after, v.c.after_pk < position
+                    )
                 )
             self._insert_values(conn, model, values)
             self._advance(conn, model, position, now)
@@ -219,14 +259,21 @@ class StatisticsRepository:
         if batch:
             conn.execute(schema.window_values.insert(), batch)
 
-    def window_value_runs(self, model: str, start: datetime) -> list[tuple[int, str | None]]:
+    def window_value_runs(
+        self, model: str, start: datetime, folded: int
+    ) -> list[tuple[int, str | None]]:
         """The stored runs of a window's values without their payloads: (pk, column; None
-        for a run of every column, as stored before 0009), oldest first."""
+        for a run of every column, as stored before 0009), oldest first; of the runs
+        ingestion wrote, those of rows folded (up to the cursor ``folded``)."""
         v = schema.window_values
         with self.store.connect("reading window values") as conn:
             rows = conn.execute(
                 select(v.c.pk, v.c.name)
-                .where(v.c.model == model, v.c.start == start)
+                .where(
+                    v.c.model == model,
+                    v.c.start == start,
+                    or_(v.c.upto_pk.is_(None), v.c.upto_pk <= folded),
+                )
                 .order_by(v.c.pk)
             )
             return [(pk, name) for pk, name in rows]

@@ -18,9 +18,11 @@ from driftd.app import App
 from driftd.config import load
 from monitor import blocks
 from monitor.drift.profile import fit_profile
+from monitor.drift.runs import decode_run
 from monitor.drift.state import partial, row_keys
 from monitor.records import FeatureType
 from monitor.statistics import FeatureDecoder, StatisticsEngine
+from monitor.window_values import present_sorted
 from storage import schema
 from storage.rows import StoredRows
 
@@ -50,8 +52,16 @@ ODD = [None, True, False, "7", {"a": 1}, [1], 2**60, -0.0, 0.0, 3, 3.0, "DE", "Z
 
 @pytest.mark.parametrize(
     "encoder",
-    [blocks.BlockEncoder(list(SCHEMA)), blocks.BlockEncoder()],
-    ids=["schema features, as ingestion encodes", "every feature found"],
+    [
+        blocks.BlockEncoder(list(SCHEMA), numeric={"amount"}),
+        blocks.BlockEncoder(list(SCHEMA)),
+        blocks.BlockEncoder(),
+    ],
+    ids=[
+        "schema features, as ingestion encodes (a numeric one as a run)",
+        "schema features",
+        "every feature found",
+    ],
 )
 def test_a_block_folds_to_the_state_of_its_rows_whatever_the_values(encoder: Any) -> None:
     """Every kind of value a stored row can hold, in every kind of column: numbers, ints
@@ -79,9 +89,10 @@ def test_a_block_folds_to_the_state_of_its_rows_whatever_the_values(encoder: Any
                 "score": None if i % 13 == 0 else float(rng.random()),
             }
         )
-    payload = encoder(rows)
-    assert payload is not None
-    block = blocks.decode(payload)
+    encoded = encoder(rows)
+    assert encoded is not None
+    assert set(encoded.runs) == encoder.numeric
+    block = decode(encoded)
     assert block.rows == len(rows)
     kinds = {name: c.floats is not None for name, c in block.columns.items()}
     assert kinds["amount"] and kinds["@score"]  # plain numbers travel as float64
@@ -112,6 +123,11 @@ def test_a_block_folds_to_the_state_of_its_rows_whatever_the_values(encoder: Any
     state = from_rows.columns
     assert state["visits"].type_errors > 0 and state["is_new"].type_errors > 0
     assert state["country"].unseen and state["amount"].missing == 55
+
+
+def decode(encoded: Any) -> blocks.Block:
+    """A block as the fold reads it: with the runs ingestion stored with it."""
+    return blocks.decode(encoded.payload, {n: p for n, (_, p) in encoded.runs.items()})
 
 
 def test_rows_a_block_cannot_hold_are_left_to_their_json() -> None:
@@ -174,9 +190,35 @@ def block_rows(app: App) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(select(b).order_by(b.c.pk))]
 
 
-def refold(app: App, position: int, saved: list[dict[str, Any]]) -> StatisticsEngine:
-    """Forget every window state, put the cursor at ``position`` and the feature blocks
-    ``saved`` back: the next fold starts over from there."""
+def ingested_runs(app: App) -> list[dict[str, Any]]:
+    """The runs of numeric values ingestion wrote with the blocks."""
+    v = schema.window_values
+    with app.store.connect("test") as conn:
+        found = conn.execute(select(v).where(v.c.upto_pk.is_not(None)).order_by(v.c.pk))
+        return [dict(r._mapping) for r in found]
+
+
+def exact_values(app: App) -> dict[tuple[datetime, str], list[float]]:
+    """Each window's numeric values as finalize reads them for exact scores."""
+    repository = app.statistics_repository
+    folded = repository.cursor("m")
+    out = {}
+    for start, state in states(app).items():
+        for name in ("amount", "visits"):
+            runs = repository.window_value_runs("m", start, folded)
+            payloads = repository.window_value_payloads([pk for pk, n in runs if n == name])
+            values = present_sorted([decode_run(p)[name] for p in payloads])
+            assert values.size == state["columns"][name]["n"]
+            out[start, name] = values.tolist()
+    return out
+
+
+def refold(
+    app: App, position: int, saved: list[dict[str, Any]], runs: list[dict[str, Any]]
+) -> StatisticsEngine:
+    """Forget every window state and value, put the cursor at ``position`` and the
+    feature blocks ``saved`` back with their ``runs``: the next fold starts over from
+    there."""
     w, c = schema.windows, schema.cursors
     with app.store.transaction("test") as conn:
         conn.execute(update(w).values(state=None, finalized_at=None))
@@ -185,6 +227,10 @@ def refold(app: App, position: int, saved: list[dict[str, Any]]) -> StatisticsEn
         conn.execute(update(c).where(c.c.name == "statistics").values(position=position))
         if saved:
             conn.execute(insert(schema.feature_blocks), saved)
+            uptos = {b["upto_pk"] for b in saved}
+            kept = [r for r in runs if r["upto_pk"] in uptos]
+            if kept:
+                conn.execute(insert(schema.window_values), kept)
     engine = app.statistics_engine
     engine.block_rows = 500  # several fold transactions
     return engine
@@ -193,22 +239,27 @@ def refold(app: App, position: int, saved: list[dict[str, Any]]) -> StatisticsEn
 def test_the_statistics_job_folds_blocks_as_it_folds_rows(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Blocks written by ingestion give the states the rows give (late rows, duplicate
-    ids, several windows per chunk, several chunks per fold step); a backlog partly
-    without blocks (rows stored before blocks existed) is folded from rows up to the
-    first block, then from blocks; a chunk whose rows were partly folded from their JSON
-    is finished from the JSON. Blocks are deleted once folded."""
+    """Blocks written by ingestion give the states the rows give, and the same values for
+    exact scores (late rows, duplicate ids, several windows per chunk, several chunks per
+    fold step); a backlog partly without blocks (rows stored before blocks existed) is
+    folded from rows up to the first block, then from blocks; a chunk whose rows were
+    partly folded from their JSON is finished from the JSON. Blocks are deleted once
+    folded; the runs of numeric values ingestion wrote with them stay, as the window's
+    values, unless their rows were folded from their JSON (which stores its own)."""
     write_workspace(tmp_path, db_url, np.random.default_rng(3))
     with App(load(tmp_path / "driftd.yaml")) as app:
         report = app.ingest()
         assert report.rows == 1400 and report.duplicates == 100
-        saved = block_rows(app)
+        saved, runs = block_rows(app), ingested_runs(app)
         assert sum(b["rows"] for b in saved) == 1400
         # one group per chunk of 200 lines but the last (all duplicates: nothing stored)
         assert len({b["upto_pk"] for b in saved}) == 7
         assert len(saved) > 8  # late rows: some chunks span two windows
+        # a run per numeric feature and block, of all its rows
+        assert len(runs) == 2 * len(saved)
+        assert sum(r["rows"] for r in runs if r["name"] == "amount") == 1400
 
-        engine = refold(app, 0, saved)
+        engine = refold(app, 0, saved, runs)
         read = engine.repository.rows_batch_after
 
         def no_rows(*args: Any, **kwargs: Any) -> StoredRows:
@@ -219,26 +270,30 @@ def test_the_statistics_job_folds_blocks_as_it_folds_rows(
         with monkeypatch.context() as m:
             m.setattr(engine.repository, "rows_batch_after", no_rows)
             assert engine.fold().rows == 1400
-        from_blocks = states(app)
-        assert block_rows(app) == []
-        assert refold(app, 0, []).fold().rows == 1400
-        from_rows = states(app)
+        from_blocks, values_from_blocks = states(app), exact_values(app)
+        assert block_rows(app) == [] and ingested_runs(app) == runs
+        assert refold(app, 0, [], []).fold().rows == 1400
+        from_rows, values_from_rows = states(app), exact_values(app)
         assert from_blocks == from_rows and len(from_rows) == 5
+        assert values_from_blocks == values_from_rows
 
         # the first three chunks' blocks missing: rows first, then the blocks
         missing = {b["upto_pk"] for b in saved[:3]}
-        engine = refold(app, 0, [b for b in saved if b["upto_pk"] not in missing])
+        engine = refold(app, 0, [b for b in saved if b["upto_pk"] not in missing], runs)
         assert engine.fold().rows == 1400
-        assert states(app) == from_rows
+        assert states(app) == from_rows and exact_values(app) == values_from_rows
 
         # the cursor inside a chunk (its first rows folded from JSON): the rest of it
         # from JSON, the chunks after from their blocks; the same as rows from there
         middle = saved[0]["after_pk"] + 37
-        engine = refold(app, middle, saved)
+        engine = refold(app, middle, saved, runs)
         assert engine.fold().rows == 1400 - 37
-        partly = states(app)
-        refold(app, middle, []).fold()
-        assert partly == states(app)
+        partly, values_partly = states(app), exact_values(app)
+        assert {r["upto_pk"] for r in ingested_runs(app)} == {r["upto_pk"] for r in runs} - {
+            saved[0]["upto_pk"]
+        }
+        refold(app, middle, [], []).fold()
+        assert partly == states(app) and values_partly == exact_values(app)
         assert block_rows(app) == []
 
         # another model's rows between the cursor and this model's first chunk
@@ -249,8 +304,9 @@ def test_the_statistics_job_folds_blocks_as_it_folds_rows(
             between = (p.c.pk > first["after_pk"]) & (p.c.pk <= gap)
             conn.execute(update(p).where(between).values(model="other"))
         moved = [dict(b, after_pk=gap) if b["upto_pk"] == first["upto_pk"] else b for b in saved]
-        assert refold(app, first["after_pk"], moved).fold().rows == 1400  # all from blocks
-        assert states(app) == from_rows
+        engine = refold(app, first["after_pk"], moved, runs)
+        assert engine.fold().rows == 1400  # all from blocks
+        assert states(app) == from_rows and exact_values(app) == values_from_rows
 
 
 def test_a_second_ingest_appends_blocks_after_the_cursor(tmp_path: Path, sqlite_url: str) -> None:
@@ -267,6 +323,7 @@ def test_a_second_ingest_appends_blocks_after_the_cursor(tmp_path: Path, sqlite_
         app.ingest()
         assert {b["rows"] for b in block_rows(app)} and app.statistics_engine.fold().rows == 700
         assert block_rows(app) == []
+        assert sum(r["rows"] for r in ingested_runs(app) if r["name"] == "amount") == 1400
         assert app.statistics_engine.fold().rows == 0
         total = sum(s["rows"] for s in states(app).values())
         assert total == 1400
@@ -281,4 +338,4 @@ def test_without_a_reference_no_blocks_are_written(tmp_path: Path, sqlite_url: s
     (tmp_path / "driftd.yaml").write_text(yaml.safe_dump(config))
     with App(load(tmp_path / "driftd.yaml")) as app:
         assert app.ingest().rows == 1400
-        assert block_rows(app) == []
+        assert block_rows(app) == [] and ingested_runs(app) == []
