@@ -5,13 +5,16 @@ rows meant reading every row back and decoding its JSON again, value by value in
 two thirds of the statistics job's time at a million rows. So ingestion, which holds the
 rows already, also writes one *block* per window per chunk, in the same transaction as
 the rows (:meth:`storage.ingest.IngestRepository.commit`): each row's sample key and each
-column as an array. The statistics job folds the blocks after its cursor instead of the
-rows, and deletes them in the transaction that advances the cursor: a block lives only
-until it is folded. Rows without a block (stored before blocks existed, or a chunk whose
-block could not be encoded) are folded from their JSON as before; the states are the same
-either way (tests/monitor/test_blocks.py).
+column as an array. The schema's numeric features are written beside the block, each as
+a run of the window's values (``window_values``, :mod:`monitor.window_values`): the fold
+reads them with the block, and they stay, as the values finalize scores a grown window
+on, where the fold used to write them again. The statistics job folds the blocks after
+its cursor instead of the rows, and deletes them in the transaction that advances the
+cursor: a block lives only until it is folded. Rows without a block (stored before
+blocks existed, or a chunk whose block could not be encoded) are folded from their JSON
+as before; the states and values are the same either way (tests/monitor/test_blocks.py).
 
-A column is encoded one of two ways:
+A column in a block is encoded one of two ways (a run is always float64):
 
 - ``f8``: float64, NaN where missing, when every value is a number (booleans are not)
   that float64 holds exactly as the fold would convert it;

@@ -3,8 +3,9 @@
 Folding reads the predictions stored after the job's cursor (their feature blocks,
 :mod:`monitor.blocks`, else their JSON), turns them into per-window partial states
 (:func:`monitor.drift.state.partial`), merges them into the stored states and commits
-states, the new values' sorted runs and cursor together, so every prediction is folded
-exactly once and a window's statistics never need its rows again. Finalizing turns each
+states and cursor together (with the sorted values of rows folded from their JSON; the
+blocks' values are stored already), so every prediction is folded exactly once and a
+window's statistics never need its rows again. Finalizing turns each
 changed window's state into drift and data-quality results against the reference
 profile.
 """

@@ -1,12 +1,12 @@
-"""Sorted runs of a window's numeric values: what exact scores of a grown window read.
+"""Runs of a window's numeric values: what exact scores of a grown window read.
 
 A window larger than its row sample is scored exactly on its every value when the binned
 bound cannot decide (:mod:`monitor.drift.compare`). Those values are kept in the store as
-*runs*: each holds the present values of one numeric column (runs stored before 0009:
-of every column) of some of the window's rows, sorted. The statistics job writes a run
-per column and fold step with the window state, in the same transaction, and finalizing
-merges a column's runs (a merge of sorted runs, not a sort) instead of decoding every
-stored row of the window again (:mod:`monitor.window_values`).
+*runs*, each of one numeric column (runs stored before 0009: of every column) and some
+of the window's rows: ingestion writes the rows' values in row order, NaN where missing,
+with each feature block (:mod:`monitor.blocks`); the statistics job writes the present
+values, sorted, of rows it folds from their JSON; finalizing reads a column's runs
+instead of decoding every stored row of the window again (:mod:`monitor.window_values`).
 
 A payload is msgpack: column name -> little-endian float64 bytes.
 """
