@@ -240,7 +240,15 @@ def compare(
 def reference_column(profile: ColumnProfile) -> ReferenceColumn:
     """The prepared reference of a profiled column."""
     if profile.numeric:  # the profile keeps its present values sorted
-        return ReferenceColumn.from_sorted(profile.values)
+        known = math.isfinite(profile.mean) and math.isfinite(profile.std)
+        if profile.values.size != profile.n or not known:  # a sample (``max_values``)
+            return ReferenceColumn.from_sorted(profile.values)
+        # every present value: the profile's mean, std and distinct count are theirs
+        return ReferenceColumn.from_sorted(
+            profile.values,
+            moments=(profile.mean, profile.std),
+            distinct=profile.n_unique == profile.n,
+        )
     labels: list[Any] = list(profile.categories)
     if profile.kind == "boolean":
         labels = [c == "true" for c in profile.categories]

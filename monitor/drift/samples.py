@@ -36,24 +36,75 @@ class ReferenceColumn:
     integer dtype, which changes numpy's automatic bin width (see :mod:`.binned`). ``mean``
     and ``std`` (population, ``ddof=0``) are NaN for labels. The arrays are made read-only,
     as one prepared reference is shared by every window.
+
+    Of numbers, ``unique``, ``counts``, ``mean`` and ``std`` are computed when first
+    asked for (W1, what a large window is scored with, needs only the values and the
+    reference's std: for a window of a million values they were a tenth of finalizing);
+    of labels counted already, the ``values`` (each label repeated its count: a million
+    objects for a million rows, which the methods for labels do not read).
     """
 
-    values: np.ndarray
-    unique: np.ndarray
-    counts: np.ndarray
+    ordered: np.ndarray | None  # the values; None: labels, from ``known``'s counts
     numeric: bool
     integer: bool
-    mean: float
-    std: float
+    known: _Known | None = None  # what is known already; of numbers, the rest is computed
 
     def __post_init__(self) -> None:
-        for array in (self.values, self.unique, self.counts):
-            array.flags.writeable = False
+        if self.ordered is not None:
+            self.ordered.flags.writeable = False
+        elif self.known is None or self.known.unique is None or self.known.counts is None:
+            raise ValueError("a column without its values needs its distinct values and counts")
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        if self.ordered is not None:
+            return self.ordered
+        values = np.repeat(self.unique, self.counts)
+        values.flags.writeable = False
+        return values
+
+    @cached_property
+    def _distinct(self) -> tuple[np.ndarray, np.ndarray]:
+        known = self.known
+        if known is not None and known.unique is not None and known.counts is not None:
+            unique, counts = known.unique, known.counts
+        else:
+            unique, counts = _runs(self.values)
+        for array in (unique, counts):
+            if array.flags.writeable:  # a broadcast view of ones is read-only already
+                array.flags.writeable = False
+        return unique, counts
+
+    @property
+    def unique(self) -> np.ndarray:
+        return self._distinct[0]
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._distinct[1]
+
+    @cached_property
+    def _moments(self) -> tuple[float, float]:
+        if self.known is not None and self.known.moments is not None:
+            return self.known.moments
+        if not self.numeric or self.values.size == 0:
+            return math.nan, math.nan
+        return float(np.mean(self.values)), float(np.std(self.values))
+
+    @property
+    def mean(self) -> float:
+        return self._moments[0]
+
+    @property
+    def std(self) -> float:
+        return self._moments[1]
 
     @property
     def n(self) -> int:
         """The number of present values."""
-        return int(self.values.size)
+        if self.ordered is None:
+            return int(self.counts.sum())
+        return int(self.ordered.size)
 
     @classmethod
     def from_values(cls, values: Any) -> ReferenceColumn:
@@ -75,7 +126,7 @@ class ReferenceColumn:
             present = [(False, arr.size - true), (True, true)]
             unique = np.array([v for v, c in present if c], dtype=bool)
             counts = np.array([c for _, c in present if c], dtype=np.int64)
-            return cls(ordered, unique, counts, False, False, math.nan, math.nan)
+            return cls(ordered, False, False, _Known(unique, counts, (math.nan, math.nan)))
         if kind in "US":
             return _from_labels(Counter(arr.tolist()))
         if kind == "O":
@@ -100,10 +151,26 @@ class ReferenceColumn:
         return _from_labels(counter)
 
     @classmethod
-    def from_sorted(cls, ordered: np.ndarray, *, integer: bool = False) -> ReferenceColumn:
+    def from_sorted(
+        cls,
+        ordered: np.ndarray,
+        *,
+        integer: bool = False,
+        moments: tuple[float, float] | None = None,
+        distinct: bool = False,
+    ) -> ReferenceColumn:
         """Numbers already sorted ascending and all finite (a profile's values, a window's
-        kept values): what :meth:`from_values` gives for them, without sorting again."""
-        return _from_numbers(np.asarray(ordered, dtype=np.float64), integer=integer, presorted=True)
+        kept values): what :meth:`from_values` gives for them, without sorting again.
+
+        ``moments``: their ``(np.mean, np.std)``, and ``distinct``: that no two are equal,
+        when known already (a profile's, of the same values), not computed again."""
+        return _from_numbers(
+            np.asarray(ordered, dtype=np.float64),
+            integer=integer,
+            presorted=True,
+            moments=moments,
+            distinct=distinct,
+        )
 
     @cached_property
     def prefix_sums(self) -> np.ndarray:
@@ -195,25 +262,44 @@ def _scatter(mask: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _from_numbers(x: np.ndarray, *, integer: bool, presorted: bool = False) -> ReferenceColumn:
+@dataclass(frozen=True)
+class _Known:
+    """What a :class:`ReferenceColumn` need not compute: distinct values and counts, and
+    (mean, std)."""
+
+    unique: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    moments: tuple[float, float] | None = None
+
+
+def _from_numbers(
+    x: np.ndarray,
+    *,
+    integer: bool,
+    presorted: bool = False,
+    moments: tuple[float, float] | None = None,
+    distinct: bool = False,
+) -> ReferenceColumn:
     ordered = x if presorted else np.sort(x)
-    unique, counts = _runs(ordered)
-    if ordered.size:
-        mean, std = float(np.mean(ordered)), float(np.std(ordered))
-    else:
-        mean = std = math.nan
-    return ReferenceColumn(ordered, unique, counts, True, integer, mean, std)
+    unique, counts = _ones(ordered) if distinct else (None, None)
+    return ReferenceColumn(ordered, True, integer, _Known(unique, counts, moments))
 
 
 def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values and counts of a sorted array (the array itself when all distinct)."""
     if ordered.size == 0:
         return ordered, np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    if starts.size == ordered.size:  # all distinct: ones, as a view of one 1 (no memory)
-        return ordered, np.broadcast_to(np.ones(1, dtype=np.int64), ordered.shape)
-    counts = np.diff(np.append(starts, ordered.size)).astype(np.int64)
+    new = ordered[1:] != ordered[:-1]
+    if new.all():
+        return _ones(ordered)
+    starts = np.concatenate(([0], np.flatnonzero(new) + 1))
+    counts = np.diff(starts, append=ordered.size).astype(np.int64)
     return ordered[starts], counts
+
+
+def _ones(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All distinct: the values, and ones as a view of one 1 (no memory)."""
+    return ordered, np.broadcast_to(np.ones(1, dtype=np.int64), ordered.shape)
 
 
 def _from_labels(counter: Counter[Any]) -> ReferenceColumn:
@@ -221,8 +307,7 @@ def _from_labels(counter: Counter[Any]) -> ReferenceColumn:
     keys = [keys[i] for i in _label_order(keys)]
     unique = _objects(keys)
     counts = np.array([counter[k] for k in keys], dtype=np.int64)
-    values = np.repeat(unique, counts)
-    return ReferenceColumn(values, unique, counts, False, False, math.nan, math.nan)
+    return ReferenceColumn(None, False, False, _Known(unique, counts, (math.nan, math.nan)))
 
 
 def _label_order(keys: list[Any]) -> list[int]:

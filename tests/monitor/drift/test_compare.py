@@ -16,9 +16,11 @@ from monitor.drift.compare import (
     ColumnDrift,
     DatasetDrift,
     compare,
+    reference_column,
     window_drift,
 )
 from monitor.drift.profile import fit_profile
+from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import MAX_UNSEEN, WindowState, merge, partial, row_keys
 from monitor.records import FeatureType
 
@@ -340,3 +342,26 @@ def test_importance_weights_the_share_of_drifted_columns() -> None:
     weighted = DatasetDrift(columns, 0.5, {"a": 3.0})  # b, c, d weigh 1
     assert weighted.share == 0.5 and weighted.drifted
     assert weighted.to_dict()["weighted"] is True
+
+
+@pytest.mark.parametrize("max_values", [None, 500])
+def test_a_profiled_reference_is_prepared_as_its_values_are(max_values: int | None) -> None:
+    """The prepared reference of a profiled column (mean, std and distinct values taken
+    from the profile when it holds every value) is what preparing its values gives."""
+    rng = np.random.default_rng(11)
+    values = {
+        "continuous": rng.normal(size=4000),
+        "ties": np.round(rng.normal(size=4000), 1),
+        "integers": rng.integers(0, 9, 4000).astype(float),
+    }
+    profile = fit_profile(
+        values, dict.fromkeys(values, FeatureType.NUMERIC), model_version="1", max_values=max_values
+    )
+    for name, column in profile.columns.items():
+        prepared = reference_column(column)
+        expected = ReferenceColumn.from_values(column.values)
+        assert (prepared.mean, prepared.std) == (expected.mean, expected.std)
+        np.testing.assert_array_equal(prepared.values, expected.values)
+        np.testing.assert_array_equal(prepared.unique, expected.unique)
+        np.testing.assert_array_equal(prepared.counts, expected.counts)
+        assert prepared.n == (4000 if max_values is None else 500), name
