@@ -134,11 +134,12 @@ def present_sorted(runs: Sequence[np.ndarray]) -> np.ndarray:
     (numpy's SIMD sort of a million values takes ~7 ms)."""
     if len(runs) == 1 and _sorted(runs[0]) and _present(runs[0]).all():
         return runs[0]  # stored sorted (by the fold, or merged back)
-    values = np.concatenate(runs) if len(runs) > 1 else runs[0]
-    present = values[_present(values)]
-    present += 0.0
-    present.sort()
-    return present
+    values = np.concatenate(runs) if len(runs) > 1 else runs[0].copy()
+    if values.size and not -LARGEST <= values.min() <= values.max() <= LARGEST:  # NaN too
+        values = values[_present(values)]
+    values += 0.0
+    values.sort()
+    return values
 
 
 def _sorted(values: np.ndarray) -> bool:
