@@ -27,7 +27,7 @@ from storage import schema
 from storage.ingest import _upsert
 from storage.results import WindowResults
 from storage.rows import BlockGroup, StoredBlock, StoredRow, StoredRows, ValueRun
-from storage.store import Store, read_once
+from storage.store import Store, read_large, read_once
 
 CURSOR = "statistics"
 _VALUES_PER_INSERT = 4 << 20  # bytes of window-value runs buffered per INSERT
@@ -39,18 +39,20 @@ class StatisticsRepository:
 
     # -- reference profiles -------------------------------------------------------------
 
-    def profile(self, model: str, version: str) -> str | bytes | None:
-        """The stored profile: bytes (msgpack) or, stored by earlier versions, JSON text."""
+    def profile(self, model: str, version: str) -> str | memoryview | None:
+        """The stored profile: msgpack (a buffer) or, stored by earlier versions, JSON
+        text."""
         t = schema.reference_profiles
         with self.store.connect("reading the reference profile") as conn, read_once(conn):
-            row = conn.execute(
-                select(t.c.payload, t.c.profile).where(
-                    t.c.model == model, t.c.model_version == version
-                )
-            ).first()
-        if row is None:
-            return None
-        return bytes(row.payload) if row.payload is not None else row.profile
+            pk = conn.execute(
+                select(t.c.pk).where(t.c.model == model, t.c.model_version == version)
+            ).scalar()
+            if pk is None:
+                return None
+            stored = read_large(conn, t.c.payload, pk)
+            if stored is None:  # stored before 0009
+                return conn.execute(select(t.c.profile).where(t.c.pk == pk)).scalar()
+            return stored
 
     def save_profile(self, model: str, version: str, profile: bytes) -> None:
         t = schema.reference_profiles

@@ -169,12 +169,13 @@ def profile_to_binary(profile: ReferenceProfile, source: str | None) -> bytes:
     return msgspec.msgpack.encode(binary_arrays({**profile.to_dict(), "source": source}))
 
 
-def profile_from_stored(stored: str | bytes) -> tuple[ReferenceProfile, str | None]:
-    """A stored profile and its ``source``: msgpack (bytes, :func:`profile_to_binary`)
-    or JSON (text: profiles stored before binary ones)."""
-    if isinstance(stored, bytes):
-        return _profile_from(msgspec.msgpack.decode(stored, type=_Profile))
-    return profile_from_json(stored)
+def profile_from_stored(stored: str | bytes | memoryview) -> tuple[ReferenceProfile, str | None]:
+    """A stored profile and its ``source``: msgpack (bytes or a buffer,
+    :func:`profile_to_binary`; its arrays are views of it) or JSON (text: profiles stored
+    before binary ones)."""
+    if isinstance(stored, str):
+        return profile_from_json(stored)
+    return _profile_from(msgspec.msgpack.decode(stored, type=_Profile))
 
 
 def profile_from_json(text: str | bytes) -> tuple[ReferenceProfile, str | None]:

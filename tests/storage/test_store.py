@@ -126,3 +126,30 @@ def test_repr_hides_the_password() -> None:
 def test_a_store_answers_ping_on_both_backends(store: Store) -> None:
     store.ping()
     assert store.dialect in {"sqlite", "postgresql"}
+
+
+def test_a_profile_is_read_back_as_stored_binary_or_json(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A binary profile larger than one read step of SQLite's blob API comes back byte for
+    byte; a profile stored as JSON before 0009 (no payload) comes back as its text."""
+    import os
+
+    from storage import store as store_module
+    from storage.statistics import StatisticsRepository
+
+    monkeypatch.setattr(store_module, "BLOB_STEP", 1000)  # several steps and a partial one
+    payload = os.urandom(4321)
+    repository = StatisticsRepository(store)
+    repository.save_profile("m", "1", payload)
+    stored = repository.profile("m", "1")
+    assert isinstance(stored, memoryview) and bytes(stored) == payload
+    t = schema.reference_profiles
+    with store.transaction() as conn:
+        conn.execute(
+            t.insert().values(
+                model="m", model_version="0", profile='{"a": 1}', created_at=datetime.now(UTC)
+            )
+        )
+    assert repository.profile("m", "0") == '{"a": 1}'
+    assert repository.profile("m", "2") is None
