@@ -3,6 +3,7 @@ and loading the config into an :class:`~driftd.app.App`."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from contextlib import contextmanager
@@ -72,7 +73,24 @@ def load_app(config: Path, log_level: str) -> Any:
     setup_logging(log_level.upper())
     loaded = load(config)
     protect(*loaded.secrets.values())
-    return App(loaded)
+    application = App(loaded)
+    freeze_startup()
+    return application
+
+
+_frozen = False
+
+
+def freeze_startup() -> None:
+    """Move what the process holds after starting (modules, config: ~200,000 objects)
+    out of the garbage collector's sight, once per process: every full collection
+    traversed them again, 0.08 s each, one of them inside a statistics run at 1M rows.
+    Collected first, so no garbage is kept."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 def checked(application: Any) -> None:
