@@ -116,10 +116,13 @@ class Histograms:
             return None
         if reference.n == 0 or state.minimum is None or state.maximum is None:
             return None
+        ref_counts = column.counts
+        if reference.n != column.n or ref_counts.size != edges.size + 1:
+            ref_counts = slot_counts(reference.values, edges)  # a sample of the reference
         return cls(
             reference,
             edges,
-            slot_counts(reference.values, edges),
+            ref_counts.astype(np.int64, copy=False),
             state.slots.astype(np.int64),
             int(state.n),
             float(state.minimum),

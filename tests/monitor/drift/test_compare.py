@@ -19,7 +19,7 @@ from monitor.drift.compare import (
     reference_column,
     window_drift,
 )
-from monitor.drift.profile import fit_profile
+from monitor.drift.profile import fit_profile, slot_counts
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import MAX_UNSEEN, WindowState, merge, partial, row_keys
 from monitor.records import FeatureType
@@ -347,7 +347,8 @@ def test_importance_weights_the_share_of_drifted_columns() -> None:
 @pytest.mark.parametrize("max_values", [None, 500])
 def test_a_profiled_reference_is_prepared_as_its_values_are(max_values: int | None) -> None:
     """The prepared reference of a profiled column (mean, std and distinct values taken
-    from the profile when it holds every value) is what preparing its values gives."""
+    from the profile when it holds every value) is what preparing its values gives; so
+    are the profile's slot counts, which the binned estimate reads."""
     rng = np.random.default_rng(11)
     values = {
         "continuous": rng.normal(size=4000),
@@ -365,3 +366,5 @@ def test_a_profiled_reference_is_prepared_as_its_values_are(max_values: int | No
         np.testing.assert_array_equal(prepared.unique, expected.unique)
         np.testing.assert_array_equal(prepared.counts, expected.counts)
         assert prepared.n == (4000 if max_values is None else 500), name
+        if max_values is None:  # the binned estimate takes the profile's slot counts
+            np.testing.assert_array_equal(column.counts, slot_counts(prepared.values, column.edges))
