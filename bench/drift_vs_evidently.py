@@ -9,23 +9,27 @@ Generates a reference and a current table of ``--rows`` rows each (``--quick``: 
 1. setup (not timed, its CPU printed): the current rows are written as a JSON Lines
    prediction log (all in one daily window) and ingested by ``App.ingest()`` into a SQLite
    store, as the daemon stores them: the rows, and their feature blocks (a columnar copy
-   that the fold reads and then deletes, ``monitor/blocks.py``; their encoding's CPU is
-   printed apart);
+   that the fold reads and then deletes, ``monitor/blocks.py``) with a run of each numeric
+   feature's values beside each block (which stays: the window's values for exact
+   scores); the encoding's CPU is printed apart;
 2. profile build (timed, reported apart, once): ``App.reference.profile()`` fits the reference
    profile, with every column's null distribution, and stores it;
-3. driftd first run (timed): a new ``App``; the stored profile is loaded, then
+3. driftd first run (timed): a new ``App``, loaded as the CLI loads it (then the objects
+   the process holds are frozen out of the garbage collector's sight); the stored
+   profile is loaded, then
    ``engine.fold()`` folds every stored row (their feature blocks) into the window state and
    ``engine.finalize()`` gives per-column verdicts (numeric columns of a window larger
-   than its row sample are scored exactly, from the sorted values the fold stores with
-   the window's state, a run per column and fold step). The configuration turns
+   than its row sample are scored exactly, from the window's values that ingestion
+   stored, a column at a time, sorted at finalize). The configuration turns
    the multivariate detectors off (``drift.multivariate``: per-column verdicts are what
    Evidently's preset gives); their CPU on the same window is measured after the timed
    part and printed with the ratio it would give;
 4. 1,000 more rows of the same window are ingested (not timed); driftd warm run (timed):
    a new process again, fold of the new rows and finalize of the window, as every later
-   daemon run does (exact scores merge the window's stored runs with the new rows');
+   daemon run does (exact scores read the window's stored values, the new rows' too);
 5. Evidently 0.7 (timed): ``Report([DataDriftPreset()], include_tests=True).run(current,
-   reference)`` on the same tables loaded from Parquet, then ``snapshot.dict()``.
+   reference)`` on the same tables loaded from Parquet (then, as for driftd, the objects
+   the process holds are frozen), then ``snapshot.dict()``.
 6. check (not timed): every column of both driftd runs against the exact computation on
    all values (``column_drift`` with the same method and threshold): the same decision,
    and the score within 1e-9 (basis exact) or within its stated ``error_bound``.
