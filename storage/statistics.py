@@ -30,6 +30,9 @@ from storage.rows import BlockGroup, StoredBlock, StoredRow, StoredRows, ValueRu
 from storage.store import Store, read_large, read_once
 
 CURSOR = "statistics"
+# block heads listed per fold step (one block per window and ingested chunk: a backfill of
+# one-minute windows has thousands per chunk)
+BLOCK_HEADS = 10_000
 _VALUES_PER_INSERT = 4 << 20  # bytes of window-value runs buffered per INSERT
 
 
@@ -124,12 +127,19 @@ class StatisticsRepository:
         chunks of about ``rows`` rows in all (at least one chunk), in cursor order."""
         b = schema.feature_blocks
         with self.store.connect("reading feature blocks") as conn, read_once(conn):
+            listed = select(b.c.pk, b.c.after_pk, b.c.upto_pk, b.c.rows).order_by(
+                b.c.upto_pk, b.c.pk
+            )
             heads = conn.execute(
-                select(b.c.pk, b.c.after_pk, b.c.upto_pk, b.c.rows)
-                .where(b.c.model == model, b.c.upto_pk > position)
-                .order_by(b.c.upto_pk, b.c.pk)
-                .limit(10_000)
+                listed.where(b.c.model == model, b.c.upto_pk > position).limit(BLOCK_HEADS)
             ).all()
+            if len(heads) == BLOCK_HEADS:
+                # the last chunk's blocks may go on past the limit: a group is whole or
+                # not read (the fold deletes a group's blocks once it folded them)
+                last = heads[-1].upto_pk
+                heads = [h for h in heads if h.upto_pk != last] or conn.execute(
+                    listed.where(b.c.model == model, b.c.upto_pk == last)
+                ).all()
             groups: list[BlockGroup] = []
             chosen: list[tuple[int, BlockGroup]] = []
             total = 0

@@ -339,3 +339,25 @@ def test_without_a_reference_no_blocks_are_written(tmp_path: Path, sqlite_url: s
     with App(load(tmp_path / "driftd.yaml")) as app:
         assert app.ingest().rows == 1400
         assert block_rows(app) == [] and ingested_runs(app) == []
+
+
+def test_a_chunk_whose_blocks_pass_the_listing_limit_is_folded_whole(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold step lists a bounded number of blocks; a chunk cut by that limit is left
+    for the next step, or read whole when it is the first: no block is deleted unfolded."""
+    from storage import statistics
+
+    write_workspace(tmp_path, sqlite_url, np.random.default_rng(6))
+    with App(load(tmp_path / "driftd.yaml")) as app:
+        app.ingest()
+        saved, runs = block_rows(app), ingested_runs(app)
+        assert app.statistics_engine.fold().rows == 1400
+        from_blocks, values = states(app), exact_values(app)
+        counts = {u: sum(b["upto_pk"] == u for b in saved) for u in {b["upto_pk"] for b in saved}}
+        assert max(counts.values()) >= 2  # a chunk of several windows, to be cut
+        for limit in (1, 2, 3):
+            monkeypatch.setattr(statistics, "BLOCK_HEADS", limit)
+            assert refold(app, 0, saved, runs).fold().rows == 1400
+            assert states(app) == from_blocks and exact_values(app) == values
+            assert block_rows(app) == []
