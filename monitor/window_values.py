@@ -129,9 +129,10 @@ class WindowValues:
 
 def present_sorted(runs: Sequence[np.ndarray]) -> np.ndarray:
     """The present values of a column's runs, sorted: what the window state counts as
-    present (finite, within :data:`~monitor.drift.state.LARGEST`), -0.0 as 0.0. Runs the
-    fold stored hold only those, sorted, and merge; runs ingestion stored are sorted here
-    (numpy's SIMD sort of a million values takes ~7 ms)."""
+    present (finite, within :data:`~monitor.drift.state.LARGEST`). Runs the fold stored
+    hold only those, sorted, -0.0 as 0.0; runs ingestion stored are filtered and sorted
+    here, -0.0 made 0.0 (numpy's SIMD sort of a million values takes 7-10 ms). A single
+    run already sorted and present is returned as it is (equal values either way)."""
     if len(runs) == 1 and _sorted(runs[0]) and _present(runs[0]).all():
         return runs[0]  # stored sorted (by the fold, or merged back)
     values = np.concatenate(runs) if len(runs) > 1 else runs[0].copy()
