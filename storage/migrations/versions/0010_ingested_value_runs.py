@@ -31,7 +31,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     # runs in row order (NaN where missing) would read as sorted runs of present values:
     # without them, finalize reads those windows' values from their rows once, and stores
-    # them back
+    # them back; blocks not folded yet hold no numeric features (their runs did): without
+    # them, their rows are folded from their JSON
+    op.execute("DELETE FROM feature_blocks")
     op.execute("DELETE FROM window_values WHERE upto_pk IS NOT NULL")
     op.drop_index("ix_window_values_window", table_name="window_values")
     op.create_index("ix_window_values_model_start", "window_values", ["model", "start"])
