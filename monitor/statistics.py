@@ -39,7 +39,7 @@ from monitor.drift.quality import QualityThresholds, window_checks
 from monitor.drift.runs import encode_run, merge_sorted
 from monitor.drift.samples import ReferenceColumn
 from monitor.drift.state import WindowState, merge, partial, row_keys
-from monitor.drift.thresholds import Calibrated
+from monitor.drift.thresholds import MemoCalibrated
 from monitor.results import (
     Calibration,
     DriftResult,
@@ -482,23 +482,6 @@ def _positions_by_window(starts: list[datetime]) -> dict[datetime, Sequence[int]
     for i, start in enumerate(starts):
         out[start].append(i)
     return dict(out)
-
-
-@dataclass(frozen=True)
-class MemoCalibrated(Calibrated):
-    """A :class:`Calibrated` threshold that computes its limit once per method, window
-    size and column type (a pure function of them, and of the null and rate)."""
-
-    _limits: dict[tuple[str, int, str], float] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def threshold(self, method: str, n: int, column_type: str) -> float:
-        key = (method, n, column_type)
-        limit = self._limits.get(key)
-        if limit is None:
-            limit = self._limits[key] = super().threshold(method, n, column_type)
-        return limit
 
 
 def _full_sample_bound(state: WindowState | None) -> int | None:

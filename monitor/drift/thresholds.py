@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,6 +59,23 @@ class Calibrated:
             return None
         companion = COMPANION["numeric" if column_type == "numeric" else "categorical"]
         return companion, FLOORS[companion]
+
+
+@dataclass(frozen=True)
+class MemoCalibrated(Calibrated):
+    """A :class:`Calibrated` threshold that computes its limit once per method, window
+    size and column type (a pure function of them, and of the null and rate)."""
+
+    _limits: dict[tuple[str, int, str], float] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def threshold(self, method: str, n: int, column_type: str) -> float:
+        key = (method, n, column_type)
+        limit = self._limits.get(key)
+        if limit is None:
+            limit = self._limits[key] = super().threshold(method, n, column_type)
+        return limit
 
 
 def min_rows(method: str, configured: int | None = None) -> int:

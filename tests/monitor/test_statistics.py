@@ -264,8 +264,7 @@ def test_numeric_scores_of_windows_beyond_their_sample_are_exact(workspace: Path
 
 def test_memoized_calibrated_thresholds_equal_the_computed_ones() -> None:
     from monitor.drift.nulls import ColumnNull
-    from monitor.drift.thresholds import Calibrated
-    from monitor.statistics import MemoCalibrated
+    from monitor.drift.thresholds import Calibrated, MemoCalibrated
 
     null = ColumnNull(n_reference=20_000, categories=6)
     plain, memo = Calibrated(null, 0.01), MemoCalibrated(null, 0.01)
