@@ -117,8 +117,15 @@ def write_extra(directory: Path) -> None:
 def _app(directory: Path) -> Any:
     """The daemon's App, as the CLI loads it (``driftd.cli_common.load_app``: after the
     app, the objects the process holds are frozen out of the garbage collector's sight);
-    the modules the statistics job uses are imported here, before any measurement
-    (Evidently's child imports Evidently before its measurement too)."""
+    then the modules the statistics job imports on its first run, before any measurement
+    (Evidently's child imports Evidently before its measurement too). As in the daemon,
+    those are imported after the freeze: a full collection still traverses them."""
+    from driftd.app import App
+    from driftd.cli_common import freeze_startup
+    from driftd.config import load
+
+    app = App(load(directory / "driftd.yaml"))
+    freeze_startup()
     import sklearn.decomposition  # noqa: F401  (multivariate drift imports these lazily)
     import sklearn.ensemble  # noqa: F401
     import sklearn.metrics  # noqa: F401
@@ -126,12 +133,7 @@ def _app(directory: Path) -> Any:
 
     import monitor.drift.multivariate  # noqa: F401
     import monitor.statistics  # noqa: F401
-    from driftd.app import App
-    from driftd.cli_common import freeze_startup
-    from driftd.config import load
 
-    app = App(load(directory / "driftd.yaml"))
-    freeze_startup()  # as the CLI does once it has loaded the app
     return app
 
 
